@@ -1,0 +1,31 @@
+"""The `dxcoder` command line: one group, sub-commands registered from their own modules."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from worker import __version__
+from worker.cli.base import run_main
+from worker.cli.codeset import codeset
+from worker.cli.config import config_command, db_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dxcoder")
+def cli() -> None:
+    """dxcoder: resolve claim diagnosis entries to the ICD-10-CM code valid on the date of service.
+
+    Settings come from DXCODER_* environment variables (see `dxcoder config`). With none set,
+    everything runs embedded: a SQLite database under ./.dxcoder and no servers.
+    """
+
+
+cli.add_command(config_command)
+cli.add_command(db_group)
+cli.add_command(codeset)
+
+
+def main() -> None:
+    sys.exit(run_main(cli))

@@ -1,0 +1,68 @@
+"""CLI conventions shared by every command: exit codes, one-line errors, logging set-up."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from worker.errors import DxcoderError
+from worker.logs import setup_logging
+from worker.settings import get_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("dxcoder.cli")
+
+
+def run_main(group: click.Group) -> int:
+    """Run the CLI: 0 success, 1 failure (one clear line on stderr), 2 usage error."""
+    try:
+        settings = get_settings()
+        # The CLI talks to people: warnings and errors only, unless they ask for more.
+        setup_logging(settings)
+        if settings.log_level.upper() == "INFO":
+            logging.getLogger().setLevel(logging.WARNING)
+        group.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.Abort:
+        click.echo("dxcoder: interrupted", err=True)
+        return EXIT_FAILURE
+    except click.UsageError as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except DxcoderError as exc:
+        click.echo(f"dxcoder: error: {exc}", err=True)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        click.echo("dxcoder: interrupted", err=True)
+        return EXIT_FAILURE
+    except Exception as exc:  # the last line of defence: one line, no traceback, no PHI
+        log.exception("cli.crashed")
+        click.echo(f"dxcoder: error: unexpected {type(exc).__name__}: {exc}", err=True)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def ensure_schema() -> None:
+    """Commands that need tables call this: migrate an embedded database, refuse an old server one."""
+    from worker import migrate
+
+    if get_settings().is_embedded:
+        migrate.upgrade()
+    else:
+        migrate.require_current()
+
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def fail(message: str) -> Any:
+    raise DxcoderError(message)
+
+

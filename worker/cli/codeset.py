@@ -1,0 +1,153 @@
+"""`dxcoder codeset ...`: load releases, list them, show a code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from worker import db
+from worker.cli.base import ensure_schema
+from worker.codesets import catalog, loader
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+@click.group("codeset")
+def codeset() -> None:
+    """ICD-10-CM code-set releases and ICD-9-CM mappings."""
+
+
+@codeset.command("load")
+@click.option("--cms-order-file", type=click.Path(path_type=Path),
+              help="Load a release from CMS's fixed-width order file (icd10cm_order_YYYY.txt).")
+@click.option("--tabular-xml", type=click.Path(path_type=Path),
+              help="Load a release from CMS's tabular XML (icd10cm_tabular_YYYY.xml).")
+@click.option("--gem-file", type=click.Path(path_type=Path),
+              help="Replace the ICD-9-CM mappings with CMS's GEM file (2018_I9gem.txt).")
+@click.option("--label", help="Release label for --cms-order-file/--tabular-xml, e.g. FY2027.")
+@click.option("--effective-from", callback=_date, help="First date of service of that release.")
+@click.option("--effective-to", callback=_date, help="Last date of service (optional).")
+def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file: Path | None,
+                 label: str | None, effective_from: dt.date | None,
+                 effective_to: dt.date | None) -> None:
+    """Load code sets. With no file options: the releases the packages carry (FY2025, FY2026),
+    the ICD-9-CM GEMs and the curated synonyms. A second load of the same sources changes
+    nothing and says so. A bad source is refused before anything is written.
+
+    \b
+    Example, next October's release:
+      dxcoder codeset load --cms-order-file icd10cm_order_2027.txt \\
+          --label FY2027 --effective-from 2026-10-01
+    """
+    if cms_order_file and tabular_xml:
+        raise click.UsageError("give --cms-order-file or --tabular-xml, not both")
+    user_release = cms_order_file or tabular_xml
+    if user_release and not (label and effective_from):
+        raise click.UsageError("--label and --effective-from are required with a release file")
+    if (label or effective_from) and not user_release:
+        raise click.UsageError("--label/--effective-from go with --cms-order-file or --tabular-xml")
+    ensure_schema()
+    reports = []
+    if user_release:
+        assert label and effective_from
+        if cms_order_file:
+            source = loader.order_file_source(cms_order_file, label, effective_from, effective_to)
+        else:
+            assert tabular_xml
+            source = loader.tabular_source(tabular_xml, label, effective_from, effective_to,
+                                           f"CMS tabular XML {tabular_xml.name}")
+        with db.session_scope() as session:
+            reports.append(loader.load_release(session, source))
+            reports.append(loader.load_synonyms(session))
+    elif gem_file:
+        rows, description, checksum = loader.gem_file_rows(gem_file)
+        with db.session_scope() as session:
+            reports.append(loader.load_gems(session, rows, source=description, checksum=checksum))
+    else:
+        # One transaction per release: a failure leaves the others (and the old copy) as they were.
+        for source in loader.builtin_releases():
+            with db.session_scope() as session:
+                reports.append(loader.load_release(session, source))
+                click.echo(reports[-1].line())
+        with db.session_scope() as session:
+            reports.append(loader.load_gems(session))
+            click.echo(reports[-1].line())
+        with db.session_scope() as session:
+            reports.append(loader.load_synonyms(session))
+            click.echo(reports[-1].line())
+        _summary(reports)
+        return
+    for report in reports:
+        click.echo(report.line())
+    _summary(reports)
+
+
+def _summary(reports: list[loader.LoadReport]) -> None:
+    changed = [r.name for r in reports if r.outcome != "unchanged"]
+    click.echo("nothing changed: every source was already loaded" if not changed
+               else f"changed: {', '.join(changed)}")
+
+
+@codeset.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per release.")
+def codeset_list(as_json: bool) -> None:
+    """Loaded releases: label, effective dates, code counts, source."""
+    ensure_schema()
+    with db.session_scope() as session:
+        rows = catalog.releases(session)
+        if not rows:
+            click.echo("no releases loaded: run `dxcoder codeset load`")
+            return
+        for r in rows:
+            record = {
+                "label": r.label, "effective_from": r.effective_from.isoformat(),
+                "effective_to": r.effective_to.isoformat() if r.effective_to else None,
+                "codes": r.code_count, "billable": r.billable_count, "terms": r.term_count,
+                "source": r.source, "loaded_at": r.loaded_at.isoformat(timespec="seconds"),
+            }
+            if as_json:
+                click.echo(json.dumps(record))
+            else:
+                to = record["effective_to"] or "open"
+                click.echo(f"{r.label:<8} {record['effective_from']} .. {to:<10}  "
+                           f"{r.code_count:>7,} codes  {r.billable_count:>7,} billable  "
+                           f"{r.term_count:>7,} terms  {r.source}")
+
+
+@codeset.command("show")
+@click.argument("code")
+@click.option("--release", "label", help="Release label (default: the newest).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def codeset_show(code: str, label: str | None, as_json: bool) -> None:
+    """Title, billable flag, parent, children and inclusion terms of CODE."""
+    ensure_schema()
+    with db.session_scope() as session:
+        detail = catalog.show_code(session, code, label)
+    if as_json:
+        click.echo(json.dumps(detail.__dict__, default=list))
+        return
+    click.echo(f"{detail.code}  {detail.title}")
+    click.echo(f"  release:   {detail.release}")
+    click.echo(f"  billable:  {'yes' if detail.billable else 'no (header: pick a child)'}")
+    if detail.short_title:
+        click.echo(f"  short:     {detail.short_title}")
+    if detail.parent:
+        click.echo(f"  parent:    {detail.parent}  {detail.parent_title}")
+    if detail.children:
+        click.echo(f"  children:  {len(detail.children)}")
+        for child, title, billable in detail.children:
+            click.echo(f"    {child:<9}{'' if billable else '(header) '}{title}")
+    for term in detail.inclusion_terms:
+        click.echo(f"  includes:  {term}")
+    for term in detail.synonyms:
+        click.echo(f"  synonym:   {term}")

@@ -1,0 +1,82 @@
+"""Read-side queries over loaded releases: list them, pick the one in force, show a code."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.codesets.model import dot_icd10
+from worker.errors import NoReleaseError
+from worker.models import Code, CodeSetRelease, Term
+
+
+def releases(session: Session) -> list[CodeSetRelease]:
+    return list(session.scalars(select(CodeSetRelease).order_by(CodeSetRelease.effective_from)))
+
+
+def release_by_label(session: Session, label: str) -> CodeSetRelease:
+    release = session.scalar(select(CodeSetRelease).where(CodeSetRelease.label == label))
+    if release is None:
+        known = ", ".join(r.label for r in releases(session)) or "none"
+        raise NoReleaseError(f"no code-set release {label!r} is loaded (loaded: {known})")
+    return release
+
+
+def release_in_force(all_releases: list[CodeSetRelease], on: dt.date | None
+                     ) -> CodeSetRelease:
+    """The release whose effective_from is the latest on or before `on`; no date = the newest.
+
+    A date before every loaded release gets the earliest one (the caller says so in a message).
+    """
+    if not all_releases:
+        raise NoReleaseError("no ICD-10-CM release is loaded: run `dxcoder codeset load`")
+    ordered = sorted(all_releases, key=lambda r: r.effective_from)
+    if on is None:
+        return ordered[-1]
+    chosen = ordered[0]
+    for release in ordered:
+        if release.effective_from <= on:
+            chosen = release
+    return chosen
+
+
+@dataclasses.dataclass
+class CodeDetail:
+    release: str
+    code: str
+    title: str
+    billable: bool
+    parent: str | None
+    parent_title: str | None
+    children: list[tuple[str, str, bool]]
+    inclusion_terms: list[str]
+    short_title: str | None
+    synonyms: list[str]
+
+
+def show_code(session: Session, code: str, label: str | None = None) -> CodeDetail:
+    release = release_by_label(session, label) if label else release_in_force(releases(session), None)
+    dotted = dot_icd10(code)
+    row = session.get(Code, (release.id, dotted))
+    if row is None:
+        raise NoReleaseError(f"{dotted} is not a code of {release.label}")
+    parent = session.get(Code, (release.id, row.parent)) if row.parent else None
+    children = session.execute(
+        select(Code.code, Code.title, Code.billable)
+        .where(Code.release_id == release.id, Code.parent == dotted).order_by(Code.code)
+    ).all()
+    terms = session.execute(
+        select(Term.kind, Term.text).where(Term.release_id == release.id, Term.code == dotted)
+        .order_by(Term.id)
+    ).all()
+    return CodeDetail(
+        release=release.label, code=row.code, title=row.title, billable=row.billable,
+        parent=row.parent, parent_title=parent.title if parent else None,
+        children=[(c, t, b) for c, t, b in children],
+        inclusion_terms=[text for kind, text in terms if kind == "inclusion"],
+        short_title=next((text for kind, text in terms if kind == "short_title"), None),
+        synonyms=[text for kind, text in terms if kind == "synonym"],
+    )

@@ -1,0 +1,219 @@
+"""SQLAlchemy 2 models: code-set releases, codes, terms, GEMs, overrides, jobs, chunks, results."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints so Alembic migrations are identical on PostgreSQL and SQLite.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT autoincrement does not autoincrement on SQLite; INTEGER there is the rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CodeSetRelease(Base):
+    """One loaded ICD-10-CM release; the one in force on a date is the latest effective_from <= date."""
+
+    __tablename__ = "code_set_release"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(32), unique=True)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    code_count: Mapped[int] = mapped_column(Integer, default=0)
+    billable_count: Mapped[int] = mapped_column(Integer, default=0)
+    term_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Code(Base):
+    """An ICD-10-CM code (dotted) of one release: headers and billable codes alike."""
+
+    __tablename__ = "code"
+    release_id: Mapped[int] = mapped_column(
+        ForeignKey("code_set_release.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    billable: Mapped[bool] = mapped_column(Boolean)
+    parent: Mapped[str | None] = mapped_column(String(8))
+    level: Mapped[int] = mapped_column(SmallInteger)  # 1 = category (3 characters)
+
+
+class Term(Base):
+    """A text that names a code: its title, an inclusion term, a CMS short title or a synonym."""
+
+    __tablename__ = "term"
+    __table_args__ = (Index("ix_term_release_code", "release_id", "code"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    release_id: Mapped[int] = mapped_column(
+        ForeignKey("code_set_release.id", ondelete="CASCADE")
+    )
+    code: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # title | inclusion | short_title | synonym
+
+
+class GemMapping(Base):
+    """One ICD-9-CM -> ICD-10-CM General Equivalence Mapping row with its five flags."""
+
+    __tablename__ = "gem_mapping"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    icd9_code: Mapped[str] = mapped_column(String(8), index=True)  # dotted, e.g. 250.00, V45.81
+    icd9_title: Mapped[str] = mapped_column(Text, default="")
+    icd10_code: Mapped[str | None] = mapped_column(String(8))  # None when no_map
+    approximate: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_map: Mapped[bool] = mapped_column(Boolean, default=False)
+    combination: Mapped[bool] = mapped_column(Boolean, default=False)
+    scenario: Mapped[int] = mapped_column(SmallInteger, default=0)
+    choice_list: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class DataVersion(Base):
+    """What was loaded of a non-release data set (GEMs, curated synonyms) and its checksum."""
+
+    __tablename__ = "data_version"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Override(Base):
+    """An approved term -> code mapping that beats every algorithm (method `override`)."""
+
+    __tablename__ = "override"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    term_key: Mapped[str] = mapped_column(String(1000), unique=True)  # normalized term
+    term: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """A submitted file: its lines are staged, cut into chunks, resolved and counted here."""
+
+    __tablename__ = "job"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    source_file: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    format: Mapped[str] = mapped_column(String(16), default="csv")
+    release_label: Mapped[str | None] = mapped_column(String(32))  # pinned release, else by date
+    status: Mapped[str] = mapped_column(String(16), default="staging")
+    total_lines: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Chunk(Base):
+    """A contiguous range of a job's lines; one Celery message carries its id."""
+
+    __tablename__ = "chunk"
+    __table_args__ = (
+        UniqueConstraint("job_id", "chunk_no"),
+        Index("ix_chunk_status_lease", "status", "lease_until"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    chunk_no: Mapped[int] = mapped_column(Integer)
+    first_line: Mapped[int] = mapped_column(Integer)
+    last_line: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|error
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class InputLine(Base):
+    """A staged input line of a job, as parsed from the file."""
+
+    __tablename__ = "input_line"
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("job.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(Text, default="")
+    term: Mapped[str] = mapped_column(Text, default="")
+    system: Mapped[str] = mapped_column(String(16), default="auto")
+    date_of_service: Mapped[dt.date | None] = mapped_column(Date)
+    extra: Mapped[str] = mapped_column(Text, default="")  # JSON of pass-through columns
+    error: Mapped[str] = mapped_column(Text, default="")  # non-empty: invalid_input
+
+
+class Result(Base):
+    """Exactly one result per (job, line): written with INSERT .. ON CONFLICT DO NOTHING."""
+
+    __tablename__ = "result"
+    job_id: Mapped[str] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(Text, default="")
+    input: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    method: Mapped[str] = mapped_column(String(32), default="")
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    code_set: Mapped[str] = mapped_column(String(32), default="")
+    alternatives: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class TaskMetric(Base):
+    """One record per task run (the `chunk.resolved` event), for collection and `dxcoder metrics`."""
+
+    __tablename__ = "task_metric"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(64), default="")
+    task_name: Mapped[str] = mapped_column(String(64), default="")
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    chunk_no: Mapped[int | None] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok | retry | error
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    total_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)

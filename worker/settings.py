@@ -1,0 +1,185 @@
+"""Typed settings read once from the environment, with a default and a one-line doc per key."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from worker.errors import ConfigError
+
+_PREFIX = "DXCODER_"
+
+
+def _setting(default: Any, doc: str, *, secret: bool = False) -> Any:
+    return dataclasses.field(default=default, metadata={"doc": doc, "secret": secret})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every knob dxcoder has. Environment variable = DXCODER_ + the field name upper-cased."""
+
+    data_dir: str = _setting(".dxcoder", "Directory for the embedded SQLite database and local state.")
+    database_url: str = _setting(
+        "", "SQLAlchemy URL of the database; empty = embedded SQLite file in DATA_DIR.", secret=True
+    )
+    broker_url: str = _setting(
+        "redis://127.0.0.1:6379/0", "Celery broker (Redis) URL.", secret=True
+    )
+    redis_url: str = _setting(
+        "", "Redis URL for shared circuit-breaker state; empty = the broker's server.", secret=True
+    )
+    db_pool_size: int = _setting(
+        20,
+        "Connections kept per engine (CLI, producer). Prefork workers use WORKER_DB_POOL_SIZE.",
+    )
+    db_max_overflow: int = _setting(30, "Extra connections an engine may open under burst load.")
+    db_pool_pre_ping: bool = _setting(True, "Test a pooled connection before use (survives restarts).")
+    db_pool_recycle: int = _setting(3600, "Seconds after which a pooled connection is replaced.")
+    worker_db_pool_size: int = _setting(
+        2,
+        "Pool size inside each prefork worker process (it runs one task at a time; "
+        "connections = hosts x concurrency x (this + WORKER_DB_MAX_OVERFLOW)).",
+    )
+    worker_db_max_overflow: int = _setting(1, "Overflow inside each prefork worker process.")
+    breaker_db_fail_max: int = _setting(3, "PostgreSQL breaker: consecutive failures that open it.")
+    breaker_db_reset_timeout: int = _setting(30, "PostgreSQL breaker: seconds open before a trial call.")
+    breaker_redis_fail_max: int = _setting(5, "Redis breaker: consecutive failures that open it.")
+    breaker_redis_reset_timeout: int = _setting(60, "Redis breaker: seconds open before a trial call.")
+    chunk_size: int = _setting(2000, "Input lines per chunk (one Celery message each).")
+    queue: str = _setting("dxcoder.resolve", "Celery queue the chunk tasks go to.")
+    task_soft_time_limit: int = _setting(240, "Seconds before a chunk task gets SoftTimeLimitExceeded.")
+    task_time_limit: int = _setting(300, "Seconds before a chunk task's process is killed.")
+    task_max_retries: int = _setting(12, "Retries of a chunk task for transient failures.")
+    retry_backoff_max: int = _setting(60, "Ceiling in seconds of one exponential retry countdown.")
+    max_attempts: int = _setting(
+        5, "Deliveries of one chunk before its lines are marked error (stops redelivery loops)."
+    )
+    visibility_timeout: int = _setting(
+        3600, "Seconds Redis waits for an ack before redelivering; > time limit + retry countdown."
+    )
+    lease_seconds: int = _setting(
+        900, "Seconds a queued/running chunk may go untouched before the reconciler re-enqueues it."
+    )
+    reconcile_interval: int = _setting(60, "Seconds between reconciler runs on beat.")
+    recode_crontab: str = _setting("0 2 * * *", "Crontab (m h dom mon dow) of the nightly recoding run.")
+    log_format: str = _setting("json", "Log format: json or text.")
+    log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.")
+    log_file: str = _setting("", "Optional log file, rotated at LOG_MAX_BYTES x LOG_BACKUP_COUNT.")
+    log_max_bytes: int = _setting(10 * 1024 * 1024, "Size in bytes at which the log file rotates.")
+    log_backup_count: int = _setting(5, "Rotated log files kept.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read DXCODER_* variables; `overrides` (field names) win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            name = _PREFIX + field.name.upper()
+            if field.name in overrides:
+                values[field.name] = overrides[field.name]
+            elif env.get(name, "") != "":
+                values[field.name] = _parse(name, env[name], field.default)
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.log_format not in ("json", "text"):
+            raise ConfigError(f"DXCODER_LOG_FORMAT must be json or text, not {self.log_format!r}")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"DXCODER_LOG_LEVEL {self.log_level!r} is not a log level")
+        if self.chunk_size < 1:
+            raise ConfigError("DXCODER_CHUNK_SIZE must be at least 1")
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ConfigError("DXCODER_TASK_SOFT_TIME_LIMIT must be below DXCODER_TASK_TIME_LIMIT")
+        if self.visibility_timeout <= self.task_time_limit + self.breaker_db_reset_timeout * 2:
+            raise ConfigError(
+                "DXCODER_VISIBILITY_TIMEOUT must exceed the task time limit plus the longest retry "
+                "countdown, or Redis redelivers chunks that are still running"
+            )
+        if len(self.recode_crontab.split()) != 5:
+            raise ConfigError("DXCODER_RECODE_CRONTAB needs five fields: minute hour dom month dow")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'dxcoder.sqlite3'}"
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or self.broker_url
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(variable, effective value with secrets masked, doc) for every setting."""
+        rows = []
+        for field in dataclasses.fields(self):
+            value: Any = getattr(self, field.name)
+            if field.name == "database_url":
+                value = self.effective_database_url
+            elif field.name == "redis_url":
+                value = self.effective_redis_url
+            shown = mask_url(str(value)) if field.metadata["secret"] else str(value)
+            rows.append((_PREFIX + field.name.upper(), shown, field.metadata["doc"]))
+        return rows
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL (postgresql://u:secret@h/db -> postgresql://u:***@h/db)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+
+
+_lock = threading.Lock()
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Settings.from_env()
+        return _current
+
+
+def configure(settings: Settings | None = None, **overrides: Any) -> Settings:
+    """Replace the process-wide settings (tests and the CLI's options use this)."""
+    global _current
+    with _lock:
+        _current = settings if settings is not None else Settings.from_env(**overrides)
+        return _current
