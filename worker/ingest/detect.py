@@ -1,0 +1,68 @@
+"""Format detection from a file's content (not its name): X12, JSONL or CSV, or a clear rejection."""
+
+from __future__ import annotations
+
+import codecs
+import json
+
+from worker.ingest.common import EXPECTED, FileRejected
+
+FORMATS = ("csv", "jsonl", "x12")
+_ALIASES = {"ndjson": "jsonl", "json": "jsonl", "837": "x12", "edi": "x12", "tsv": "csv", "txt": "csv"}
+# How many non-blank lines may be tried before deciding a file that starts with "{" is not JSONL.
+_JSON_PROBE_LINES = 10
+
+
+def normalise_format(format: str) -> str:
+    """The canonical format name for a caller's spelling; ValueError for an unknown one."""
+    name = format.strip().lower()
+    name = _ALIASES.get(name, name)
+    if name not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    return name
+
+
+def check_readable(path: str, prefix: bytes) -> None:
+    """Reject what no reader can use: empty, compressed, UTF-16 or binary files."""
+    if not prefix.strip():
+        raise FileRejected(path, f"the file is empty; {EXPECTED}")
+    if prefix.startswith(b"\x1f\x8b") or prefix.startswith(b"PK\x03\x04"):
+        raise FileRejected(path, f"is a compressed archive (gzip or zip); unpack it first; {EXPECTED}")
+    if prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileRejected(path, f"is UTF-16 text; save it as UTF-8 (or Windows-1252); {EXPECTED}")
+    sample = prefix[:4096]
+    controls = sum(1 for b in sample if b < 0x20 and b not in b"\t\r\n\f")
+    if b"\x00" in prefix or controls * 10 > len(sample):
+        raise FileRejected(path, f"looks binary (control bytes), not text; {EXPECTED}")
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def detect_format(path: str, prefix: bytes) -> str:
+    """x12 when it starts with ISA, jsonl when its first lines are JSON objects, else csv.
+
+    csv is the fallback: the CSV reader then rejects the file if no header with a term column is
+    found, with the message for an unknown format.
+    """
+    check_readable(path, prefix)
+    text = prefix.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("ISA"):
+        return "x12"
+    lines = [line for line in stripped.split("\n") if line.strip()]
+    if lines and _is_json_object(lines[0]):
+        return "jsonl"
+    # A JSONL file whose first line is broken is still JSONL: look at a few more lines (a line cut
+    # at the end of the prefix simply fails to parse).
+    if (
+        lines
+        and lines[0].lstrip().startswith("{")
+        and any(_is_json_object(line) for line in lines[1 : _JSON_PROBE_LINES + 1])
+    ):
+        return "jsonl"
+    return "csv"
