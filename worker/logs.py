@@ -12,7 +12,8 @@ import logging.handlers
 import os
 import socket
 import sys
-from collections.abc import Iterator
+import types
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -21,8 +22,8 @@ from worker.settings import Settings
 
 # Context fields stamped on every record emitted while a task (or CLI job) runs.
 CONTEXT_FIELDS = ("task_id", "task_name", "job_id", "chunk_no")
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "dxcoder_log_context", default={}
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "dxcoder_log_context", default=types.MappingProxyType({})
 )
 _HOST = socket.gethostname()
 

@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 import click
+import sqlalchemy.exc
 
 from worker.errors import DxcoderError
 from worker.logs import setup_logging
-from worker.settings import get_settings
+from worker.settings import get_settings, mask_url
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("dxcoder.cli")
@@ -41,9 +42,16 @@ def run_main(group: click.Group) -> int:
     except KeyboardInterrupt:
         click.echo("dxcoder: interrupted", err=True)
         return EXIT_FAILURE
-    except Exception as exc:  # the last line of defence: one line, no traceback, no PHI
-        log.exception("cli.crashed")
-        click.echo(f"dxcoder: error: unexpected {type(exc).__name__}: {exc}", err=True)
+    except sqlalchemy.exc.OperationalError as exc:
+        url = mask_url(get_settings().effective_database_url)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        click.echo(f"dxcoder: error: cannot use the database at {url} ({reason}); check "
+                   "DXCODER_DATABASE_URL and that the server is running", err=True)
+        return EXIT_FAILURE
+    except Exception as exc:  # the last line of defence: one line, no PHI; details at DEBUG
+        log.debug("cli.crashed", exc_info=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        click.echo(f"dxcoder: error: unexpected {type(exc).__name__}: {first}", err=True)
         return EXIT_FAILURE
     return EXIT_OK
 

@@ -1,0 +1,36 @@
+# Two commands from a clean clone: `make run` and `make test`. Both create .venv/ first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# The main job on the embedded default (SQLite, in-process): no servers needed.
+run: setup
+	$(BIN)/dxcoder codeset load
+	$(BIN)/dxcoder codeset list
+
+# The whole suite against real PostgreSQL, Redis and Celery workers.
+test: setup
+	scripts/ensure-services.sh
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check worker tasks tests bench celeryconfig.py
+	$(BIN)/mypy worker tasks
+
+bench: setup
+	scripts/ensure-services.sh
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .dxcoder .pytest_cache

@@ -1,0 +1,146 @@
+"""Shared fixtures: real PostgreSQL and SQLite databases with the packaged code sets loaded.
+
+Loading the releases takes seconds, so it happens once per test session into a template;
+each test that writes gets its own copy (CREATE DATABASE .. TEMPLATE on PostgreSQL, a file copy
+on SQLite). PostgreSQL is required: `make test` starts it. A missing server fails the run
+instead of skipping tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from worker import db, migrate
+from worker import settings as settings_module
+from worker.codesets import loader
+from worker.settings import Settings
+
+PG_SERVER = os.environ.get("DXCODER_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("DXCODER_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+def use_database(url: str, data_dir: Path, **overrides: object) -> Settings:
+    """Point this process's settings and engine at `url` (tests call this, never the env)."""
+    db.dispose()
+    settings = Settings.from_env(environ={}, database_url=url, data_dir=str(data_dir), **overrides)
+    settings_module.configure(settings)
+    return settings
+
+
+def _admin() -> sa.Engine:
+    return sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT",
+                            connect_args={"connect_timeout": 5})
+
+
+def _drop(engine: sa.Engine, name: str) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def load_everything() -> None:
+    migrate.upgrade()
+    for source in loader.builtin_releases():
+        with db.session_scope() as session:
+            loader.load_release(session, source)
+    with db.session_scope() as session:
+        loader.load_gems(session)
+    with db.session_scope() as session:
+        loader.load_synonyms(session)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[sa.Engine]:
+    engine = _admin()
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_SERVER} ({exc.orig}); "
+                    "`make test` starts it (scripts/ensure-services.sh)", pytrace=False)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Name of a PostgreSQL database holding the schema and every packaged code set."""
+    name = f"dxcoder_tpl_{uuid.uuid4().hex[:10]}"
+    with pg_admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    use_database(f"{PG_SERVER}/{name}", tmp_path_factory.mktemp("pg-template"))
+    load_everything()
+    db.dispose()
+    yield name
+    db.dispose()
+    _drop(pg_admin, name)
+
+
+@pytest.fixture
+def pg_url(pg_admin: sa.Engine, pg_template: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh copy of the loaded PostgreSQL database, configured as this process's database."""
+    name = f"dxcoder_t_{uuid.uuid4().hex[:10]}"
+    db.dispose()
+    with pg_admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    url = f"{PG_SERVER}/{name}"
+    use_database(url, tmp_path)
+    yield url
+    db.dispose()
+    _drop(pg_admin, name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of an embedded SQLite database holding the schema and every packaged code set."""
+    directory = tmp_path_factory.mktemp("sqlite-template")
+    path = directory / "dxcoder.sqlite3"
+    use_database(f"sqlite:///{path}", directory)
+    load_everything()
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> Iterator[str]:
+    """A fresh copy of the loaded SQLite database, configured as this process's database."""
+    target = tmp_path / "dxcoder.sqlite3"
+    shutil.copyfile(sqlite_template, target)
+    url = f"sqlite:///{target}"
+    use_database(url, tmp_path)
+    yield url
+    db.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_db_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on PostgreSQL and once on embedded SQLite."""
+    fixture = "pg_url" if request.param == "postgresql" else "sqlite_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def empty_pg_url(pg_admin: sa.Engine, tmp_path: Path) -> Iterator[str]:
+    """An empty PostgreSQL database (no schema), configured as this process's database."""
+    name = f"dxcoder_e_{uuid.uuid4().hex[:10]}"
+    with pg_admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = f"{PG_SERVER}/{name}"
+    use_database(url, tmp_path)
+    yield url
+    db.dispose()
+    _drop(pg_admin, name)
+
+
+@pytest.fixture
+def empty_sqlite_url(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'dxcoder.sqlite3'}"
+    use_database(url, tmp_path)
+    yield url
+    db.dispose()
