@@ -52,9 +52,7 @@ def billable_codes(tabular_xml: Path) -> dict[str, str]:
     def walk(diag: ET.Element, seventh: list[tuple[str, str]] | None) -> None:
         own = diag.find("sevenChrDef")
         if own is not None:
-            seventh = [
-                (ext.get("char", ""), (ext.text or "").strip()) for ext in own.findall("extension")
-            ]
+            seventh = [(ext.get("char", ""), (ext.text or "").strip()) for ext in own.findall("extension")]
         children = diag.findall("diag")
         for child in children:
             walk(child, seventh)
@@ -79,16 +77,12 @@ def billable_codes(tabular_xml: Path) -> dict[str, str]:
     return codes
 
 
-def read_rows(
-    path: Path, header: list[str], problems: list[str]
-) -> list[tuple[int, dict[str, str]]]:
+def read_rows(path: Path, header: list[str], problems: list[str]) -> list[tuple[int, dict[str, str]]]:
     """Read one CSV data file, checking encoding, line endings and header; return (line, row)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        problems.append(
-            f"{path}: cannot read ({exc.strerror}); run from a checkout or pass --data-dir"
-        )
+        problems.append(f"{path}: cannot read ({exc.strerror}); run from a checkout or pass --data-dir")
         return []
     try:
         text = raw.decode("utf-8")
@@ -141,8 +135,7 @@ def check_common(
             problems.append(f"{name}:{line}: {key} {value!r} is not lower case")
         if value < previous:
             problems.append(
-                f"{name}:{line}: {key} {value!r} is out of order (after {previous!r}); "
-                f"sort by {key}"
+                f"{name}:{line}: {key} {value!r} is out of order (after {previous!r}); sort by {key}"
             )
         previous = value
     counts = Counter(row[key] for _, row in rows)
@@ -162,7 +155,7 @@ def check_common(
             )
 
 
-def check_abbreviations(path: Path, problems: list[str]) -> int:
+def check_abbreviations(path: Path, problems: list[str]) -> list[tuple[int, dict[str, str]]]:
     rows = read_rows(path, ABBREVIATIONS_HEADER, problems)
     check_common(path.name, rows, "abbreviation", ["abbreviation", "expansion", "source"], problems)
     seen: set[tuple[str, str]] = set()
@@ -175,13 +168,19 @@ def check_abbreviations(path: Path, problems: list[str]) -> int:
             problems.append(f"{path.name}:{line}: expansion {row['expansion']!r} is not lower case")
         if row["expansion"] == row["abbreviation"]:
             problems.append(f"{path.name}:{line}: expansion repeats the abbreviation")
-    return len(rows)
+    return rows
 
 
-def check_synonyms(path: Path, billable: dict[str, str], problems: list[str]) -> int:
+def check_synonyms(path: Path, billable: dict[str, str], ambiguous: set[str], problems: list[str]) -> int:
     rows = read_rows(path, SYNONYMS_HEADER, problems)
     check_common(path.name, rows, "term", ["term", "code", "source"], problems)
     for line, row in rows:
+        if row["term"] in ambiguous:
+            # An abbreviation with several meanings must reach review, not a default code.
+            problems.append(
+                f"{path.name}:{line}: term {row['term']!r} is an ambiguous abbreviation in "
+                f"{ABBREVIATIONS_FILE}; remove the row or resolve the ambiguity there"
+            )
         code = row["code"]
         if code not in billable:
             problems.append(
@@ -197,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "tabular_xml", type=Path, help="CMS ICD-10-CM tabular XML (e.g. icd10cm-tabular-2026.xml)"
     )
-    parser.add_argument(
-        "--data-dir", type=Path, default=DATA_DIR, help="folder holding the CSV files"
-    )
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding the CSV files")
     args = parser.parse_args(argv)
 
     problems: list[str] = []
@@ -207,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     if not billable:
         print(f"{args.tabular_xml}: no codes found; is this the CMS tabular XML?", file=sys.stderr)
         return 1
-    n_abbreviations = check_abbreviations(args.data_dir / ABBREVIATIONS_FILE, problems)
-    n_synonyms = check_synonyms(args.data_dir / SYNONYMS_FILE, billable, problems)
+    abbreviations = check_abbreviations(args.data_dir / ABBREVIATIONS_FILE, problems)
+    n_abbreviations = len(abbreviations)
+    meanings = Counter(row["abbreviation"] for _, row in abbreviations)
+    ambiguous = {abbreviation for abbreviation, count in meanings.items() if count > 1}
+    n_synonyms = check_synonyms(args.data_dir / SYNONYMS_FILE, billable, ambiguous, problems)
     for problem in problems:
         print(problem)
     print(
