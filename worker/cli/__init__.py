@@ -10,6 +10,7 @@ from worker import __version__
 from worker.cli.base import run_main
 from worker.cli.codeset import codeset
 from worker.cli.config import config_command, db_group
+from worker.cli.jobs import COMMANDS as JOB_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,6 +26,8 @@ def cli() -> None:
 cli.add_command(config_command)
 cli.add_command(db_group)
 cli.add_command(codeset)
+for _command in JOB_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -1,0 +1,264 @@
+"""`dxcoder submit|run|jobs|status|results|metrics|retry|worker|beat`: bulk jobs end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from worker import breakers
+from worker.cli.base import ensure_schema
+from worker.errors import DependencyUnavailable, JobError
+from worker.pipeline import jobs, producer, results
+from worker.settings import get_settings, mask_url
+
+FORMATS = click.Choice(["csv", "jsonl", "x12"], case_sensitive=False)
+
+
+def _read_options(fmt: str | None, term_column: str | None, id_column: str | None,
+                  dos_column: str | None) -> dict[str, Any]:
+    return {"format": fmt, "columns": {"term_column": term_column, "id_column": id_column,
+                                       "dos_column": dos_column}}
+
+
+def reader_options(command: Any) -> Any:
+    for option in reversed([
+        click.option("--format", "fmt", type=FORMATS, help="File format (default: detected)."),
+        click.option("--term-column", help="Column holding the diagnosis (default: term, dx, …)."),
+        click.option("--id-column", help="Column holding the entry id (default: id)."),
+        click.option("--dos-column", help="Column holding the date of service."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _summary_line(status: jobs.JobStatus) -> str:
+    return status.line()
+
+
+def _check_redis() -> None:
+    client = breakers.get_breakers().client
+    try:
+        with breakers.guard_redis():
+            client.ping()
+    except Exception as exc:
+        url = mask_url(get_settings().broker_url)
+        raise JobError(f"cannot reach Redis at {url} ({type(exc).__name__}); no job was created. "
+                       "Start Redis or set DXCODER_BROKER_URL, then submit again") from None
+
+
+def _enqueue(chunk_ids: list[int], priority: int) -> None:
+    from tasks.enqueue import enqueue_chunks
+
+    enqueue_chunks(chunk_ids, priority)
+
+
+@click.command("submit")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--name", help="Job name (default: the file name).")
+@click.option("--release", help="Resolve every line against this release instead of by date.")
+@click.option("--force", is_flag=True, help="Submit again even if this content was submitted.")
+@click.option("--wait", is_flag=True, help="Show progress until the job ends; exit 1 on errors.")
+@reader_options
+def submit_command(file: Path, name: str | None, release: str | None, force: bool, wait: bool,
+                   fmt: str | None, term_column: str | None, id_column: str | None,
+                   dos_column: str | None) -> None:
+    """Stage FILE in the database and queue its chunks for the Celery workers; prints the job id.
+
+    The same file submitted twice is the same job unless --force.
+    """
+    ensure_schema()
+    _check_redis()
+    try:
+        submitted = producer.submit(file, enqueue=_enqueue, name=name, release=release,
+                                    force=force, **_read_options(fmt, term_column, id_column,
+                                                                 dos_column))
+    except DependencyUnavailable as exc:
+        raise JobError(f"the job is stored but its chunks could not all be queued ({exc}); "
+                       "the reconciler queues them once Redis is back") from None
+    except Exception as exc:
+        from worker.breakers import is_transient_redis_error
+
+        if is_transient_redis_error(exc):
+            raise JobError("the job is stored but Redis failed while queueing its chunks; "
+                           "the reconciler queues them once Redis is back") from None
+        raise
+    for warning in submitted.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if submitted.existing:
+        click.echo(f"same content already submitted as job {submitted.job_id} "
+                   "(use --force to submit again)", err=True)
+    click.echo(submitted.job_id)
+    if wait:
+        status = wait_for(submitted.job_id)
+        click.echo(_summary_line(status), err=True)
+        sys.exit(0 if status.ok else 1)
+
+
+def wait_for(job_id: str, poll: float = 0.5) -> jobs.JobStatus:
+    status = jobs.job_status(job_id)
+    started, done = time.monotonic(), status.lines_done
+
+    def rate(_: Any) -> str:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        return f"{done / elapsed:,.0f} lines/s"
+
+    with click.progressbar(length=max(status.total_lines, 1), label=f"job {job_id[:8]}",
+                           show_eta=True, show_pos=True, item_show_func=rate,
+                           file=sys.stderr) as bar:
+        bar.update(done, current_item=1)
+        while not status.finished:
+            time.sleep(poll)
+            status = jobs.job_status(job_id)
+            bar.update(status.lines_done - done, current_item=1)
+            done = status.lines_done
+    return status
+
+
+@click.command("run")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Results file to write (one row per input line, in input order).")
+@click.option("--output-format", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+@click.option("--processes", type=click.IntRange(1, 64),
+              help="Worker processes (default: one per core).")
+@click.option("--release", help="Resolve every line against this release instead of by date.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@reader_options
+def run_command(file: Path, output: Path, output_format: str, processes: int | None,
+                release: str | None, quiet: bool, fmt: str | None, term_column: str | None,
+                id_column: str | None, dos_column: str | None) -> None:
+    """Resolve FILE with no servers (embedded SQLite unless DXCODER_DATABASE_URL says otherwise),
+    using the same chunk code as the workers, and write the results to -o."""
+    from worker.pipeline.embedded import run_file
+
+    ensure_schema()
+    bar: Any = None
+    started = time.monotonic()
+
+    def staged(submitted: producer.Submitted) -> None:
+        nonlocal bar
+        for warning in submitted.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if not quiet:
+            bar = click.progressbar(length=max(submitted.lines, 1), label="resolving",
+                                    show_eta=True, show_pos=True, file=sys.stderr)
+            bar.__enter__()
+
+    def progress(lines: int) -> None:
+        if bar is not None:
+            bar.update(lines)
+
+    try:
+        status = run_file(file, output, fmt=output_format, processes=processes, release=release,
+                          read_options=_read_options(fmt, term_column, id_column, dos_column),
+                          progress=progress, on_staged=staged)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    elapsed = time.monotonic() - started
+    click.echo(f"{_summary_line(status)} in {elapsed:.1f} s "
+               f"({status.total_lines / max(elapsed, 1e-6):,.0f} lines/s) -> {output}")
+    sys.exit(0 if status.ok else 1)
+
+
+@click.command("jobs")
+@click.option("--limit", default=20, show_default=True, help="How many of the newest jobs.")
+def jobs_command(limit: int) -> None:
+    """List the newest jobs: id, status, lines, name."""
+    ensure_schema()
+    for job in jobs.list_jobs(limit):
+        click.echo(f"{job.id}  {job.status:<8} {job.total_lines:>9,} lines  "
+                   f"{job.created_at:%Y-%m-%d %H:%M}  {job.name}")
+
+
+@click.command("status")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status_command(job_id: str, as_json: bool) -> None:
+    """Progress and counts by status of one job."""
+    ensure_schema()
+    status = jobs.job_status(job_id)
+    if as_json:
+        click.echo(json.dumps(status.__dict__, default=str))
+    else:
+        click.echo(status.line())
+        if status.summary:
+            click.echo(f"  by method: {json.dumps(status.summary.get('by_method', {}))}")
+            click.echo(f"  duration:  {status.summary.get('duration_s')} s")
+
+
+@click.command("results")
+@click.argument("job_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="File to write (default: standard output).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+def results_command(job_id: str, output: Path | None, fmt: str) -> None:
+    """One row per input line, in input order, streamed (CSV is safe to open in a spreadsheet)."""
+    ensure_schema()
+    if output is None:
+        results.write_results(job_id, sys.stdout, fmt)
+        return
+    with output.open("w", encoding="utf-8", newline="") as fh:
+        count = results.write_results(job_id, fh, fmt)
+    click.echo(f"{count:,} results -> {output}", err=True)
+
+
+@click.command("metrics")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def metrics_command(job_id: str, as_json: bool) -> None:
+    """Per-job aggregates from the task metrics: lines/s, p50/p95 task time, retries, errors."""
+    ensure_schema()
+    data = jobs.job_metrics(job_id)
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for key, value in data.items():
+        click.echo(f"{key:<24}{json.dumps(value) if isinstance(value, dict) else value}")
+
+
+@click.command("retry")
+@click.argument("job_id")
+def retry_command(job_id: str) -> None:
+    """Send a job's `error` lines through the workers again."""
+    ensure_schema()
+    _check_redis()
+    job, chunk_ids = jobs.prepare_retry(job_id)
+    if not chunk_ids:
+        click.echo(f"job {job} has no error lines to retry")
+        return
+    producer.enqueue_chunks(chunk_ids, _enqueue)
+    click.echo(f"job {job}: {len(chunk_ids)} chunks queued again")
+
+
+@click.command("worker", context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", "-c", type=int, help="Prefork processes (default: cores).")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker_command(concurrency: int | None, celery_args: tuple[str, ...]) -> None:
+    """Start a Celery worker on the chunk queue (extra arguments go to `celery worker`)."""
+    args = ["celery", "-A", "tasks", "worker", "-Q", get_settings().queue, "--pool", "prefork"]
+    if concurrency:
+        args += ["--concurrency", str(concurrency)]
+    os.execvp(args[0], [*args, *celery_args])
+
+
+@click.command("beat", context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat_command(celery_args: tuple[str, ...]) -> None:
+    """Start Celery beat (run exactly one): reconciler every minute, nightly recoding."""
+    schedule = Path(get_settings().data_dir) / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    os.execvp("celery", ["celery", "-A", "tasks", "beat", "--schedule", str(schedule),
+                         *celery_args])
+
+
+COMMANDS = [submit_command, run_command, jobs_command, status_command, results_command,
+            metrics_command, retry_command, worker_command, beat_command]

@@ -1,0 +1,1 @@
+"""The job pipeline: stage a file, cut it into chunks, resolve chunks, count the job done."""

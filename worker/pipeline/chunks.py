@@ -1,0 +1,265 @@
+"""Resolve one chunk: claim it, read its lines in one query, resolve in memory, write idempotently.
+
+Three short transactions: (1) claim: count the attempt and take a lease; (2) read the lines;
+(3) write results with INSERT .. ON CONFLICT DO NOTHING, mark the chunk done, count the job,
+store the metrics record. A chunk delivered twice, or twice at once, ends with one result per
+line and is counted once.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from worker import contract, db
+from worker.bulk import copy_rows
+from worker.contract import Entry, Result
+from worker.models import Chunk, InputLine, Job, TaskMetric, utcnow
+from worker.models import Result as ResultRow
+from worker.settings import get_settings
+
+log = logging.getLogger("dxcoder.chunk")
+HOST = socket.gethostname()
+RESULT_COLUMNS = ("job_id", "line_no", "entry_id", "input", "status", "code", "description",
+                  "method", "confidence", "code_set", "alternatives", "message")
+
+
+@dataclasses.dataclass
+class Claim:
+    chunk_id: int
+    job_id: str
+    chunk_no: int
+    first_line: int
+    last_line: int
+    attempts: int
+    release: str | None
+
+
+@dataclasses.dataclass
+class ChunkReport:
+    """What one task run did: the `chunk.resolved` metrics record."""
+
+    outcome: str  # done | skipped | exhausted
+    chunk_id: int
+    task_id: str = ""
+    task_name: str = "dxcoder.resolve_chunk"
+    job_id: str | None = None
+    chunk_no: int | None = None
+    attempt: int = 0
+    lines: int = 0  # results this run wrote (a redelivered chunk writes 0)
+    distinct_terms: int = 0
+    cache_hits: int = 0
+    by_status: dict[str, int] = dataclasses.field(default_factory=dict)
+    by_method: dict[str, int] = dataclasses.field(default_factory=dict)
+    read_ms: float = 0.0
+    resolve_ms: float = 0.0
+    write_ms: float = 0.0
+    total_ms: float = 0.0
+    job_finished: bool = False
+    host: str = HOST
+    pid: int = dataclasses.field(default_factory=os.getpid)
+    breakers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def claim(session: Session, chunk_id: int) -> Claim | None:
+    """Count a delivery and take the lease; None when the chunk is already finished."""
+    settings = get_settings()
+    lease = utcnow() + dt.timedelta(seconds=settings.task_time_limit + 60)
+    row = session.execute(
+        update(Chunk)
+        .where(Chunk.id == chunk_id, Chunk.status.in_(("queued", "running")))
+        .values(attempts=Chunk.attempts + 1, status="running", lease_until=lease)
+        .returning(Chunk.job_id, Chunk.chunk_no, Chunk.first_line, Chunk.last_line,
+                   Chunk.attempts)
+    ).first()
+    if row is None:
+        return None
+    release = session.scalar(select(Job.release_label).where(Job.id == row.job_id))
+    session.execute(update(Job).where(Job.id == row.job_id, Job.status == "queued")
+                    .values(status="running", started_at=utcnow()))
+    return Claim(chunk_id, row.job_id, row.chunk_no, row.first_line, row.last_line,
+                 row.attempts, release)
+
+
+def read_lines(session: Session, c: Claim) -> list[InputLine]:
+    return list(session.scalars(
+        select(InputLine)
+        .where(InputLine.job_id == c.job_id, InputLine.line_no.between(c.first_line, c.last_line))
+        .order_by(InputLine.line_no)))
+
+
+def resolve_lines(lines: Sequence[InputLine], release: str | None) -> tuple[list[Result], int, int]:
+    """Results in line order; lines the reader marked bad become invalid_input without resolving.
+
+    Returns (results, distinct terms, resolver cache hits).
+    """
+    from worker.resolver import get_resolver
+
+    entries = [Entry(line_no=line.line_no, term=line.term, id=line.entry_id, system=line.system,
+                     date_of_service=line.date_of_service) for line in lines if not line.error]
+    resolver = get_resolver()
+    hits_before = int(getattr(resolver, "cache_hits", 0))
+    resolved = {r.line_no: r for r in resolver.resolve(entries, release=release)} if entries else {}
+    cache_hits = int(getattr(resolver, "cache_hits", 0)) - hits_before
+    results = []
+    for line in lines:
+        if line.error:
+            results.append(Result(line.line_no, line.entry_id, line.term, contract.INVALID_INPUT,
+                                  message=line.error))
+        else:
+            results.append(resolved[line.line_no])
+    distinct = len({(e.term, e.system, e.date_of_service) for e in entries})
+    return results, distinct, cache_hits
+
+
+def write_results(session: Session, job_id: str, results: Sequence[Result]) -> int:
+    """Insert results that are not there yet; returns how many this call wrote."""
+    rows = ((job_id, r.line_no, r.id, r.input, r.status, r.code, r.description, r.method,
+             float(r.confidence), r.code_set, r.alternatives, r.message) for r in results)
+    columns = ", ".join(RESULT_COLUMNS)
+    if db.is_postgres(session):
+        session.execute(text("CREATE TEMP TABLE result_stage (LIKE result INCLUDING DEFAULTS) "
+                             "ON COMMIT DROP"))
+        copy_rows(session, "result_stage", RESULT_COLUMNS, rows)
+        written = session.execute(text(
+            f"INSERT INTO result ({columns}) SELECT {columns} FROM result_stage "
+            "ON CONFLICT (job_id, line_no) DO NOTHING"))
+        return int(written.rowcount)  # type: ignore[attr-defined]
+    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS result_stage AS "
+                         "SELECT * FROM result WHERE 0"))
+    session.execute(text("DELETE FROM result_stage"))
+    copy_rows(session, "result_stage", RESULT_COLUMNS, rows)
+    written = session.execute(text(
+        f"INSERT OR IGNORE INTO result ({columns}) SELECT {columns} FROM result_stage"))
+    session.execute(text("DELETE FROM result_stage"))
+    return int(written.rowcount)  # type: ignore[attr-defined]
+
+
+def finish_chunk(session: Session, c: Claim, status: str, error: str = "") -> bool:
+    """Mark the chunk finished and count it on the job once; returns True if the job completed."""
+    marked = session.execute(
+        update(Chunk).where(Chunk.id == c.chunk_id, Chunk.status.in_(("queued", "running")))
+        .values(status=status, finished_at=utcnow(), lease_until=None, last_error=error[:500]))
+    if marked.rowcount != 1:  # type: ignore[attr-defined]
+        return False  # another delivery finished it first
+    done, total = session.execute(
+        update(Job).where(Job.id == c.job_id).values(chunks_done=Job.chunks_done + 1)
+        .returning(Job.chunks_done, Job.chunk_count)).one()
+    if done < total:
+        return False
+    complete_job(session, c.job_id)
+    return True
+
+
+def complete_job(session: Session, job_id: str) -> None:
+    """Stamp the job done with its summary: lines by status and method, duration."""
+    by_status = dict(session.execute(
+        select(ResultRow.status, func.count()).where(ResultRow.job_id == job_id)
+        .group_by(ResultRow.status)).tuples().all())
+    by_method = dict(session.execute(
+        select(ResultRow.method, func.count()).where(ResultRow.job_id == job_id)
+        .group_by(ResultRow.method)).tuples().all())
+    job = session.get(Job, job_id)
+    assert job is not None
+    finished = utcnow()
+    created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=dt.UTC)
+    job.status = "done"
+    job.finished_at = finished
+    job.summary = {
+        "lines": int(sum(by_status.values())),
+        "by_status": {k: int(v) for k, v in sorted(by_status.items())},
+        "by_method": {(k or "none"): int(v) for k, v in sorted(by_method.items(), key=lambda i: i[0] or "")},
+        "duration_s": round((finished - created).total_seconds(), 3),
+    }
+    log.info("job.completed", extra={"job_id": job_id, **job.summary})
+
+
+def store_metrics(session: Session, report: ChunkReport) -> None:
+    session.add(TaskMetric(task_id=report.task_id, task_name=report.task_name,
+                           job_id=report.job_id, chunk_no=report.chunk_no, attempt=report.attempt,
+                           outcome=report.outcome, lines=report.lines, total_ms=report.total_ms,
+                           record=report.record()))
+
+
+def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] | None = None
+                  ) -> ChunkReport:
+    """Resolve one chunk end to end. Transient database errors propagate (the task retries)."""
+    started = time.perf_counter()
+    settings = get_settings()
+    report = ChunkReport(outcome="skipped", chunk_id=chunk_id, task_id=task_id,
+                         breakers=breakers or {})
+    with db.session_scope() as session:
+        c = claim(session, chunk_id)
+        if c is not None and c.attempts <= settings.max_attempts:
+            lines = read_lines(session, c)
+    if c is None:
+        report.total_ms = _ms(started)
+        log.info("chunk.skipped", extra={"chunk_id": chunk_id, "reason": "already finished"})
+        return report
+    report.job_id, report.chunk_no, report.attempt = c.job_id, c.chunk_no, c.attempts
+    if c.attempts > settings.max_attempts:
+        return give_up(c, f"gave up after {c.attempts - 1} deliveries", report, started)
+    report.read_ms = _ms(started)
+
+    t_resolve = time.perf_counter()
+    results, report.distinct_terms, report.cache_hits = resolve_lines(lines, c.release)
+    report.resolve_ms = _ms(t_resolve)
+
+    t_write = time.perf_counter()
+    with db.session_scope() as session:
+        report.lines = write_results(session, c.job_id, results)
+        report.job_finished = finish_chunk(session, c, "done")
+        report.outcome = "done"
+        report.by_status = dict(collections.Counter(r.status for r in results))
+        report.by_method = dict(collections.Counter(r.method or "none" for r in results))
+        report.write_ms = _ms(t_write)
+        report.total_ms = _ms(started)
+        store_metrics(session, report)
+    log.info("chunk.resolved", extra=report.record())
+    return report
+
+
+def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> ChunkReport:
+    """Lines still without a result get status `error` with the reason; the chunk counts as done."""
+    with db.session_scope() as session:
+        previous = session.scalar(select(Chunk.last_error).where(Chunk.id == c.chunk_id)) or ""
+        message = f"{reason}: {previous}" if previous else reason
+        lines = read_lines(session, c)
+        results = [Result(line.line_no, line.entry_id, line.term, contract.ERROR,
+                          message=f"{message}; run `dxcoder retry {c.job_id}`") for line in lines]
+        report.lines = write_results(session, c.job_id, results)
+        report.job_finished = finish_chunk(session, c, "error", message)
+        report.outcome = "exhausted"
+        report.by_status = {contract.ERROR: report.lines}
+        report.total_ms = _ms(started)
+        store_metrics(session, report)
+    log.error("chunk.exhausted", extra=report.record())
+    return report
+
+
+def record_failure(chunk_id: int, error: str, *, requeue: bool) -> None:
+    """Remember why an attempt failed (type and a short reason, no input text)."""
+    values: dict[str, Any] = {"last_error": error[:500]}
+    if requeue:
+        values["status"] = "queued"
+    with db.session_scope() as session:
+        session.execute(update(Chunk).where(Chunk.id == chunk_id,
+                                            Chunk.status.in_(("queued", "running")))
+                        .values(**values))
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
