@@ -46,9 +46,18 @@ def test_columns_system_date_and_extra(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("spelling", "system"),
-    [("icd10cm", "icd10cm"), ("ICD10", "icd10cm"), ("ICD-10-CM", "icd10cm"), ("icd_10", "icd10cm"),
-     ("ICD9", "icd9cm"), ("ICD-9-CM", "icd9cm"), ("text", "text"), ("Free Text", "text"), ("AUTO", "auto"),
-     ("", "auto")],  # fmt: skip
+    [
+        ("icd10cm", "icd10cm"),
+        ("ICD10", "icd10cm"),
+        ("ICD-10-CM", "icd10cm"),
+        ("icd_10", "icd10cm"),
+        ("ICD9", "icd9cm"),
+        ("ICD-9-CM", "icd9cm"),
+        ("text", "text"),
+        ("Free Text", "text"),
+        ("AUTO", "auto"),
+        ("", "auto"),
+    ],
 )
 def test_system_spellings(tmp_path: Path, spelling: str, system: str) -> None:
     (line,) = read(tmp_path, f"term,system\nE11.9,{spelling}\n")
@@ -57,8 +66,14 @@ def test_system_spellings(tmp_path: Path, spelling: str, system: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "date"),
-    [("2024-02-29", dt.date(2024, 2, 29)), ("20240229", dt.date(2024, 2, 29)), ("02/29/2024", dt.date(2024, 2, 29)),
-     ("2/9/2024", dt.date(2024, 2, 9)), ("2024-02-29 00:00:00", dt.date(2024, 2, 29)), (" ", None)],  # fmt: skip
+    [
+        ("2024-02-29", dt.date(2024, 2, 29)),
+        ("20240229", dt.date(2024, 2, 29)),
+        ("02/29/2024", dt.date(2024, 2, 29)),
+        ("2/9/2024", dt.date(2024, 2, 9)),
+        ("2024-02-29 00:00:00", dt.date(2024, 2, 29)),
+        (" ", None),
+    ],
 )
 def test_date_forms(tmp_path: Path, value: str, date: dt.date | None) -> None:
     (line,) = read(tmp_path, f"term,dos\nE11.9,{value}\n")
@@ -67,7 +82,13 @@ def test_date_forms(tmp_path: Path, value: str, date: dt.date | None) -> None:
 
 @pytest.mark.parametrize(
     ("header", "term"),
-    [("dx", "dx"), ("Diagnosis", "Diagnosis"), ("description,code", "code"), ("code,dx", "dx"), ("TERM,dx", "TERM")],
+    [
+        ("dx", "dx"),
+        ("Diagnosis", "Diagnosis"),
+        ("description,code", "code"),
+        ("code,dx", "dx"),
+        ("TERM,dx", "TERM"),
+    ],
 )
 def test_term_column_aliases_in_order_of_preference(tmp_path: Path, header: str, term: str) -> None:
     columns = header.split(",")
@@ -80,7 +101,11 @@ def test_named_columns(tmp_path: Path) -> None:
     data = "claim,dx_text,svc,term\nC1,E11.9,2024-01-02,ignored\n"
     (line,) = read(tmp_path, data, term_column="DX_TEXT", id_column="claim", dos_column="svc")
     assert (line.term, line.id, line.date_of_service, line.extra) == (
-        "E11.9", "C1", dt.date(2024, 1, 2), {"term": "ignored"})  # fmt: skip
+        "E11.9",
+        "C1",
+        dt.date(2024, 1, 2),
+        {"term": "ignored"},
+    )
 
 
 @pytest.mark.parametrize("option", ["term_column", "id_column", "dos_column"])
@@ -115,7 +140,10 @@ def test_bom_crlf_quotes_and_embedded_newlines(tmp_path: Path) -> None:
     assert source.encoding == "utf-8-sig"
     assert source.columns == ["id", "term", "note"]
     assert [(line.line_no, line.id, line.term) for line in lines] == [
-        (1, "1", "E11.9"), (2, "2", 'He said "CHF"'), (3, "3", "")]  # fmt: skip
+        (1, "1", "E11.9"),
+        (2, "2", 'He said "CHF"'),
+        (3, "3", ""),
+    ]
     assert lines[0].extra == {"note": "multi\r\nline note"}
     # Record 3 starts on physical line 6: header 1, record 1 on lines 2-3, record 2 on 4, blank 5.
     assert lines[2].error == "line 6: term is empty"
@@ -221,7 +249,10 @@ def test_a_huge_quoted_field_is_measured_without_being_kept_whole(tmp_path: Path
 @pytest.mark.parametrize(
     ("data", "problem"),
     [
-        ("id,name\n1,E11.9\n", "not X12 (no ISA segment), not JSONL, and the first line is not a header with a term"),
+        (
+            "id,name\n1,E11.9\n",
+            "not X12 (no ISA segment), not JSONL, and the first line is not a header with a term",
+        ),
         ("E11.9\nI10\n", "not X12 (no ISA segment), not JSONL"),
         ('"term\n', "the header row is unreadable (an unclosed quote or too long)"),
     ],

@@ -48,7 +48,9 @@ def test_837p_with_star_colon_and_newlines() -> None:
         (7, "PATIENT3-CLM:1", "J449", "icd10cm", None, "ABK", "Y"),
     ]
     assert source.claim_ids() == ["PATIENT1-CLM", "PATIENT2-CLM", "PATIENT3-CLM"]
-    assert [claim_id(line) for line in lines] == ["PATIENT1-CLM"] * 4 + ["PATIENT2-CLM"] * 2 + ["PATIENT3-CLM"]
+    assert [claim_id(line) for line in lines] == ["PATIENT1-CLM"] * 4 + ["PATIENT2-CLM"] * 2 + [
+        "PATIENT3-CLM"
+    ]
 
 
 def test_837i_with_pipe_caret_on_one_line() -> None:
@@ -75,8 +77,14 @@ def test_837i_with_pipe_caret_on_one_line() -> None:
 
 
 def test_claim_level_472_wins_over_434(tmp_path: Path) -> None:
-    body = ["CLM*C1*10***11:B:1", "DTP*434*RD8*20240301-20240305", "DTP*472*D8*20240303", "HI*ABK:E119",
-            "LX*1", "DTP*472*D8*20240309"]  # fmt: skip
+    body = [
+        "CLM*C1*10***11:B:1",
+        "DTP*434*RD8*20240301-20240305",
+        "DTP*472*D8*20240303",
+        "HI*ABK:E119",
+        "LX*1",
+        "DTP*472*D8*20240309",
+    ]
     (line,) = open_source(x12build.write(tmp_path / "c.x12", x12build.claims_file(body)))
     assert line.date_of_service == D(2024, 3, 3)
 
@@ -113,8 +121,11 @@ def test_broken_composites_become_error_lines_and_keep_positions(tmp_path: Path)
         f"line 5: segment {hi} HI06: code is empty",
         "",
     ]
-    assert lines[5].error == "" and lines[5].term == "Z7984" and lines[5].extra == {
-        "claim_id": "C1", "qualifier": "ABF", "principal": "N"}  # fmt: skip
+    assert (
+        lines[5].error == ""
+        and lines[5].term == "Z7984"
+        and lines[5].extra == {"claim_id": "C1", "qualifier": "ABF", "principal": "N"}
+    )
     for line in lines:
         for code in ("E119", "I10", "E785", "E6601"):
             assert code not in line.error
@@ -126,7 +137,8 @@ def test_impossible_claim_date_is_an_error_on_each_line(tmp_path: Path) -> None:
     lines = list(open_source(x12build.write(tmp_path / "c.x12", x12build.claims_file(body))))
     dtp = 3 + len(x12build.HEADER) + 2
     assert [line.error for line in lines] == [
-        f"line {n}: segment {dtp + 1} HI0{n}: date of service (segment {dtp} DTP*472) '20240230' is not a real date"
+        f"line {n}: segment {dtp + 1} HI0{n}: date of service (segment {dtp} DTP*472) "
+        "'20240230' is not a real date"
         for n in (1, 2)
     ]
     assert [line.date_of_service for line in lines] == [None, None]
@@ -138,7 +150,8 @@ def test_hi_outside_a_claim_and_claim_without_clm01(tmp_path: Path) -> None:
     first = 3 + len(x12build.HEADER) + 1
     assert [line.error for line in lines] == [
         f"line 1: segment {first} HI01: not inside a claim (no CLM before it)",
-        f"line 2: segment {first + 2} HI01: the claim at segment {first + 1} has no CLM01 (patient control number)",
+        f"line 2: segment {first + 2} HI01: "
+        f"the claim at segment {first + 1} has no CLM01 (patient control number)",
     ]
     assert [line.id for line in lines] == ["", ":1"]
 
@@ -147,15 +160,22 @@ def test_several_interchanges_in_one_file(tmp_path: Path) -> None:
     one = x12build.claims_file(["CLM*A*1", "HI*ABK:E119"])
     two = x12build.claims_file(["CLM*B*1", "HI*BK:25000"])
     lines = list(open_source(x12build.write(tmp_path / "c.x12", one + two)))
-    assert [(line.line_no, line.id, line.system) for line in lines] == [(1, "A:1", "icd10cm"), (2, "B:1", "icd9cm")]
+    assert [(line.line_no, line.id, line.system) for line in lines] == [
+        (1, "A:1", "icd10cm"),
+        (2, "B:1", "icd9cm"),
+    ]
 
 
 def test_unknown_version_is_a_warning(tmp_path: Path) -> None:
-    text = x12build.render(x12build.interchange(x12build.transaction(["CLM*A*1", "HI*ABK:E119"]), version="004010X098A1"))
+    text = x12build.render(
+        x12build.interchange(x12build.transaction(["CLM*A*1", "HI*ABK:E119"]), version="004010X098A1")
+    )
     source = open_source(x12build.write(tmp_path / "c.x12", text))
     assert len(list(source)) == 1
-    assert source.warnings == [f"{tmp_path / 'c.x12'}: GS08 is '004010X098A1', not 005010X222 (837P) or "
-                               "005010X223 (837I); read as an 837 anyway"]  # fmt: skip
+    assert source.warnings == [
+        f"{tmp_path / 'c.x12'}: GS08 is '004010X098A1', not 005010X222 (837P) or "
+        "005010X223 (837I); read as an 837 anyway"
+    ]
 
 
 GOOD = x12build.claims_file(["CLM*C1*10", "HI*ABK:E119"])
@@ -172,18 +192,37 @@ def _drop_segment(text: str, tag: str) -> str:
         (_drop_segment(_drop_segment(GOOD, "IEA"), "GE"), "X12 file is truncated: no GE trailer"),
         (GOOD.split("SE*")[0], "X12 file is truncated: no SE trailer"),
         (GOOD[:80], "the ISA segment is 80 characters, not 106: the file is truncated"),
-        (GOOD.replace("HI*ABK:E119~\n", ""), "has 10 segments but SE01 says 11: the file is damaged or truncated"),
+        (
+            GOOD.replace("HI*ABK:E119~\n", ""),
+            "has 10 segments but SE01 says 11: the file is damaged or truncated",
+        ),
         (GOOD.replace("HI*ABK:E119~\n", "HI*ABK:E119~\nHI*ABF:I10~\n"), "has 12 segments but SE01 says 11"),
         (GOOD.replace("SE*11*0001", "SE*11*0002"), "does not match its ST control number"),
         (GOOD.replace("GE*1*7", "GE*2*7"), "the GE trailer at segment 14 does not match its GS"),
-        (GOOD.replace("IEA*1*000000001", "IEA*1*000000009"), "the IEA trailer at segment 15 does not match its ISA"),
+        (
+            GOOD.replace("IEA*1*000000001", "IEA*1*000000009"),
+            "the IEA trailer at segment 15 does not match its ISA",
+        ),
         (GOOD.replace("ST*837*", "ST*835*"), "transaction set '835' at segment 3 is not an 837 claim"),
         (GOOD.replace("GS*", "XX*", 1), "segment 2 is XX outside a functional group (GS)"),
         (GOOD.replace("    *ZZ*", "*ZZ*", 1), "the ISA segment is not the fixed 106 characters"),
         (GOOD + "junk~\n", "segment 16 is an unrecognisable segment where an ISA header must be"),
     ],
-    ids=["no-IEA", "no-GE", "no-SE", "short-ISA", "SE-count-low", "SE-count-high", "SE-control", "GE-count",
-         "IEA-control", "not-837", "no-GS", "ISA-not-fixed-width", "trailing-junk"],  # fmt: skip
+    ids=[
+        "no-IEA",
+        "no-GE",
+        "no-SE",
+        "short-ISA",
+        "SE-count-low",
+        "SE-count-high",
+        "SE-control",
+        "GE-count",
+        "IEA-control",
+        "not-837",
+        "no-GS",
+        "ISA-not-fixed-width",
+        "trailing-junk",
+    ],
 )
 def test_bad_envelopes_reject_the_file(tmp_path: Path, text: str, problem: str) -> None:
     path = x12build.write(tmp_path / "claims.x12", text)

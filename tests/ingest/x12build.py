@@ -7,8 +7,25 @@ from pathlib import Path
 
 def isa(element: str = "*", component: str = ":", control: str = "000000001", repetition: str = "^") -> str:
     """A fixed-width ISA segment (105 characters, terminator not included)."""
-    parts = ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", "SUBMITTER".ljust(15), "ZZ", "RECEIVER".ljust(15),
-             "240115", "1253", repetition, "00501", control, "0", "P", component]  # fmt: skip
+    parts = [
+        "ISA",
+        "00",
+        " " * 10,
+        "00",
+        " " * 10,
+        "ZZ",
+        "SUBMITTER".ljust(15),
+        "ZZ",
+        "RECEIVER".ljust(15),
+        "240115",
+        "1253",
+        repetition,
+        "00501",
+        control,
+        "0",
+        "P",
+        component,
+    ]
     segment = element.join(parts)
     assert len(segment) == 105
     return segment
