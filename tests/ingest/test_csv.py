@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import pytest
 
 from worker.ingest import FileRejected, SourceLine, open_source
-from worker.ingest.common import PREFIX_BYTES
+from worker.ingest.common import PREFIX_BYTES, iter_pieces
+from worker.ingest.csvfile import iter_records
 
 
 def write(tmp_path: Path, data: str | bytes, name: str = "claims.csv") -> Path:
@@ -274,3 +276,26 @@ def test_forced_csv_without_term_column_says_how_to_fix(tmp_path: Path) -> None:
 def test_reading_twice_gives_the_same_lines(tmp_path: Path) -> None:
     source = open_source(write(tmp_path, "term\nE11.9\nI10\n"))
     assert list(source) == list(source)
+
+
+def test_pieces_of_long_lines_keep_characters_and_crlf_whole() -> None:
+    data = "é" * 5 + "\r\n" + "ab\r\n" + "x" * 7
+    pieces = list(iter_pieces(io.BytesIO(data.encode()), "utf-8", b"\n", piece_bytes=4))
+    # Two-byte characters split across pieces still decode; the CR of a CRLF is never cut off.
+    assert "".join(p.text for p in pieces if p.line_no == 1) == "é" * 5
+    assert [p.terminator for p in pieces if p.ends_line] == ["\r\n", "\r\n", ""]
+    assert not any(p.bad_bytes for p in pieces)
+    assert [p.text for p in pieces if p.line_no == 2] == ["ab"]
+
+
+def test_records_spanning_many_pieces() -> None:
+    data = 'id,term\n1,"' + "a,b\n" * 50 + '"\n2,' + "z" * 100 + "\n"
+    pieces = iter_pieces(io.BytesIO(data.encode()), "utf-8", b"\n", piece_bytes=7)
+    records = list(iter_records(pieces, ","))
+    assert [(r.line, r.field_count) for r in records] == [(1, 2), (2, 2), (53, 2)]
+    assert records[1].fields[1] == "a,b\n" * 50 and records[2].fields[1] == "z" * 100
+
+
+def test_a_header_starting_with_isa_is_still_csv(tmp_path: Path) -> None:
+    (line,) = read(tmp_path, "ISAAC_ID,term\n1,E11.9\n")
+    assert (line.term, line.extra) == ("E11.9", {"ISAAC_ID": "1"})

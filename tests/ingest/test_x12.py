@@ -246,3 +246,15 @@ def test_segment_without_terminator_for_a_megabyte_is_rejected(tmp_path: Path) -
     path = x12build.write(tmp_path / "c.x12", x12build.isa() + "~GS*" + "A" * (1024 * 1024 + 10))
     with pytest.raises(FileRejected, match="without a terminator"):
         open_source(path)
+
+
+def test_undecodable_byte_in_a_code_is_an_error_line(tmp_path: Path) -> None:
+    # Not UTF-8, so read as cp1252, where 0x81 is undefined.
+    text = x12build.claims_file(["CLM*C1*10", "HI*ABK:E1\x819*ABF:I10"])
+    path = tmp_path / "c.x12"
+    path.write_bytes(text.encode("latin-1"))
+    source = open_source(path)
+    lines = list(source)
+    assert source.encoding == "cp1252" and len(source.warnings) == 1
+    assert lines[0].error.endswith("HI01: code has bytes that could not be decoded")
+    assert lines[1].error == ""

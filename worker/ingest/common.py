@@ -184,8 +184,11 @@ def _raw_pieces(stream: BinaryIO, newline: bytes, piece_bytes: int) -> Iterator[
             yield buf[pos : end + 1], True
             pos = end + 1
         elif len(buf) - pos >= piece_bytes:
-            yield buf[pos : pos + piece_bytes], False
-            pos += piece_bytes
+            # Never cut between the CR and LF of a CRLF: the CR would become data.
+            cr_at_cut = piece_bytes > 1 and buf[pos + piece_bytes - 1 : pos + piece_bytes] == b"\r"
+            cut = piece_bytes - 1 if cr_at_cut else piece_bytes
+            yield buf[pos : pos + cut], False
+            pos += cut
         else:
             block = stream.read(BLOCK_BYTES)
             buf = buf[pos:] + block

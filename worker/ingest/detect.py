@@ -52,7 +52,8 @@ def detect_format(path: str, prefix: bytes) -> str:
     check_readable(path, prefix)
     text = prefix.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
     stripped = text.lstrip()
-    if stripped.startswith("ISA"):
+    # ISA then its element separator (never a letter or digit), so a header like "ISAAC,term" is CSV.
+    if stripped.startswith("ISA") and not stripped[3:4].isalnum():
         return "x12"
     lines = [line for line in stripped.split("\n") if line.strip()]
     if lines and _is_json_object(lines[0]):

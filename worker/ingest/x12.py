@@ -123,6 +123,8 @@ def _composite(composite: str, component: str) -> tuple[str, bool, str, str, str
         )
     system, principal = DIAGNOSIS_QUALIFIERS[qualifier]
     problem = length_problem("code", len(code)) or term_problem("code", code) or ""
+    if not problem and "\ufffd" in code:  # the segments are decoded with errors="replace"
+        problem = "code has bytes that could not be decoded"
     return system, principal, qualifier, code, poa, problem
 
 
