@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # The main job on the embedded default (SQLite, in-process): no servers needed.
 run: setup
 	$(BIN)/dxcoder codeset load
-	$(BIN)/dxcoder codeset list
+	$(BIN)/dxcoder run samples/claims.csv -o .dxcoder/claims.results.csv
 
 # The whole suite against real PostgreSQL, Redis and Celery workers.
 test: setup
@@ -30,7 +30,8 @@ lint: setup
 
 bench: setup
 	scripts/ensure-services.sh
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_resolver.py
+	$(BIN)/python bench/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) .dxcoder .pytest_cache

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.workers import Worker, dxcoder_env
 from worker import db, migrate
 from worker import settings as settings_module
 from worker.codesets import loader
@@ -144,3 +145,44 @@ def empty_sqlite_url(tmp_path: Path) -> Iterator[str]:
     use_database(url, tmp_path)
     yield url
     db.dispose()
+
+
+TEST_BROKER = os.environ.get("DXCODER_TEST_BROKER", "redis://127.0.0.1:6379/11")
+
+
+@pytest.fixture
+def queue_name() -> str:
+    """A queue of the test's own, so workers of other tests never take its messages."""
+    return f"dxcoder.test.{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pipeline(pg_url: str, tmp_path: Path, queue_name: str) -> Iterator[PipelineEnv]:
+    """A loaded PostgreSQL database, a private queue, and a way to start real workers on them."""
+    env = PipelineEnv(pg_url, tmp_path, queue_name)
+    use_database(pg_url, tmp_path, broker_url=TEST_BROKER, queue=queue_name, chunk_size=50)
+    yield env
+    env.stop_all()
+    from worker import breakers
+
+    breakers.uninstall()
+
+
+class PipelineEnv:
+    def __init__(self, database_url: str, tmp_path: Path, queue: str) -> None:
+        self.database_url, self.tmp_path, self.queue = database_url, tmp_path, queue
+        self.workers: list[Worker] = []
+
+    def env(self, **settings: object) -> dict[str, str]:
+        settings.setdefault("chunk_size", 50)
+        return dxcoder_env(self.database_url, self.tmp_path, TEST_BROKER, self.queue, **settings)
+
+    def start_worker(self, concurrency: int = 2, **settings: object) -> Worker:
+        log = self.tmp_path / f"worker-{len(self.workers)}.log"
+        worker = Worker(self.env(**settings), log, concurrency).start()
+        self.workers.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            worker.stop()

@@ -62,8 +62,11 @@ def redis_client(url: str) -> redis.Redis:
 class Breakers:
     """The process's breakers, built from the settings (rebuilt after fork)."""
 
-    def __init__(self, settings: Settings, *, namespace: str = "dxcoder") -> None:
+    def __init__(self, settings: Settings) -> None:
         self.client = redis_client(settings.effective_redis_url)
+        # One namespace per deployment (its queue), so two deployments sharing a Redis server
+        # do not open each other's breakers.
+        namespace = f"dxcoder:{settings.queue}"
         listeners = [_StateLogger()]
         self.postgres = pybreaker.CircuitBreaker(
             fail_max=settings.breaker_db_fail_max,

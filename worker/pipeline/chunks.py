@@ -206,8 +206,15 @@ def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] 
         if c is not None and c.attempts <= settings.max_attempts:
             lines = read_lines(session, c)
     if c is None:
-        report.total_ms = _ms(started)
-        log.info("chunk.skipped", extra={"chunk_id": chunk_id, "reason": "already finished"})
+        # Redelivered after it finished (or a duplicate message): nothing to do, but say so.
+        with db.session_scope() as session:
+            row = session.execute(select(Chunk.job_id, Chunk.chunk_no)
+                                  .where(Chunk.id == chunk_id)).first()
+            if row is not None:
+                report.job_id, report.chunk_no = row.job_id, row.chunk_no
+                report.total_ms = _ms(started)
+                store_metrics(session, report)
+        log.info("chunk.skipped", extra=report.record())
         return report
     report.job_id, report.chunk_no, report.attempt = c.job_id, c.chunk_no, c.attempts
     if c.attempts > settings.max_attempts:

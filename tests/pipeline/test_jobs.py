@@ -1,0 +1,182 @@
+"""Bulk jobs through a real Redis and real prefork Celery workers against real PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from tests.clitools import run_dxcoder
+from tests.conftest import PipelineEnv
+from worker import db
+from worker.models import Chunk, Job, TaskMetric
+from worker.models import Result as ResultRow
+from worker.pipeline import jobs, producer
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "claims.csv"
+
+
+def _cli(env: PipelineEnv, *args: str, timeout: float = 300, **settings: object):  # type: ignore[no-untyped-def]
+    environ = env.env(**settings)
+    return run_dxcoder(*args, database_url=env.database_url, data_dir=env.tmp_path,
+                       env=environ, timeout=timeout)
+
+
+def _wait(predicate, timeout: float = 120, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _result_lines(job_id: str) -> list[int]:
+    with db.session_scope() as session:
+        return list(session.scalars(select(ResultRow.line_no).where(ResultRow.job_id == job_id)
+                                    .order_by(ResultRow.line_no)))
+
+
+def test_submit_wait_completes_a_multi_chunk_job(pipeline: PipelineEnv) -> None:
+    pipeline.start_worker()
+    result = _cli(pipeline, "submit", str(SAMPLE), "--wait")
+    job_id = result.stdout.strip()
+    assert result.returncode == 0, result.stderr
+    assert f"job {job_id} done: 400/400 lines" in result.stderr
+    assert _result_lines(job_id) == list(range(1, 401))
+    with db.session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "done" and job.chunk_count == 8
+        assert job.chunks_done == 8
+        assert sum(job.summary["by_status"].values()) == 400
+        assert set(job.summary["by_status"]) <= {"resolved", "needs_review", "no_match",
+                                                 "invalid_input"}
+    again = _cli(pipeline, "submit", str(SAMPLE))
+    assert again.stdout.strip() == job_id
+    assert "same content already submitted" in again.stderr
+
+
+def test_redelivered_chunks_change_nothing(pipeline: PipelineEnv) -> None:
+    pipeline.start_worker()
+    submitted = producer.submit(SAMPLE, enqueue=_enqueue)
+    _wait(lambda: jobs.job_status(submitted.job_id).finished, what="the job")
+    before = _result_lines(submitted.job_id)
+    with db.session_scope() as session:
+        ids = list(session.scalars(select(Chunk.id).where(Chunk.job_id == submitted.job_id)))
+    _enqueue(ids, 0)  # every chunk delivered a second time
+    _enqueue(ids, 0)  # and a third
+
+    def skipped() -> int:
+        with db.session_scope() as session:
+            return session.scalar(select(func.count()).select_from(TaskMetric).where(
+                TaskMetric.job_id == submitted.job_id, TaskMetric.outcome == "skipped")) or 0
+
+    _wait(lambda: skipped() == 2 * len(ids), what="the duplicate deliveries")
+    assert _result_lines(submitted.job_id) == before == list(range(1, 401))
+    status = jobs.job_status(submitted.job_id)
+    assert status.chunks_done == status.chunk_count == len(ids)
+    assert status.summary is not None and status.summary["lines"] == 400
+
+
+def _enqueue(ids, priority):  # type: ignore[no-untyped-def]
+    from tasks.enqueue import enqueue_chunks
+
+    enqueue_chunks(ids, priority)
+
+
+def test_task_metrics_add_up_to_the_job_totals(pipeline: PipelineEnv) -> None:
+    pipeline.start_worker()
+    result = _cli(pipeline, "submit", str(SAMPLE), "--wait")
+    job_id = result.stdout.strip()
+    metrics = _cli(pipeline, "metrics", job_id, "--json")
+    assert metrics.returncode == 0, metrics.stderr
+    import json
+
+    data = json.loads(metrics.stdout)
+    status = jobs.job_status(job_id)
+    assert data["lines_written_by_tasks"] == 400 == status.lines_done
+    assert data["by_status"] == status.by_status
+    assert data["tasks"] == 8 and data["errors"] == 0
+    assert data["task_ms_p50"] > 0 and data["task_ms_p95"] >= data["task_ms_p50"]
+    with db.session_scope() as session:
+        records = [m.record for m in session.scalars(
+            select(TaskMetric).where(TaskMetric.job_id == job_id))]
+    for record in records:
+        assert record["task_name"] == "dxcoder.resolve_chunk" and record["task_id"]
+        assert set(record["breakers"]) == {"postgresql", "redis"}
+        assert record["read_ms"] >= 0 and record["total_ms"] >= record["resolve_ms"]
+        assert sum(record["by_status"].values()) == record["lines"]
+    # The same record went to the worker's JSON log, without any diagnosis text.
+    logged = [e for w in pipeline.workers for e in w.events() if e.get("event") == "chunk.resolved"]
+    assert len(logged) == 8 and {e["job_id"] for e in logged} == {job_id}
+    log_text = "".join(w.log_path.read_text() for w in pipeline.workers)
+    for line in SAMPLE.read_text().splitlines()[1:]:
+        term = line.split(",")[1].strip()
+        if len(term) > 6 and not term.replace(".", "").isalnum():
+            assert term not in log_text
+
+
+def test_run_and_submit_agree(pipeline: PipelineEnv, tmp_path: Path) -> None:
+    pipeline.start_worker()
+    submitted = _cli(pipeline, "submit", str(SAMPLE), "--wait")
+    assert submitted.returncode == 0, submitted.stderr
+    distributed = tmp_path / "distributed.csv"
+    assert _cli(pipeline, "results", submitted.stdout.strip(), "-o", str(distributed)
+                ).returncode == 0
+    embedded = tmp_path / "embedded.csv"
+    from tests.conftest import load_everything, use_database
+
+    sqlite_dir = tmp_path / "embedded"
+    use_database(f"sqlite:///{sqlite_dir / 'dx.sqlite3'}", sqlite_dir)
+    load_everything()
+    run = run_dxcoder("run", str(SAMPLE), "-o", str(embedded), "--quiet",
+                      database_url=f"sqlite:///{sqlite_dir / 'dx.sqlite3'}", data_dir=sqlite_dir,
+                      env={"DXCODER_CHUNK_SIZE": "64"})
+    assert run.returncode == 0, run.stderr
+    assert "400/400 lines" in run.stdout
+    assert distributed.read_text() == embedded.read_text()
+    with distributed.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["line_no"]) for r in rows] == list(range(1, 401))
+    assert {r["payer"] for r in rows} == {"MEDICARE", "AETNA", "BCBS"}  # passed through
+
+
+def test_exhausted_chunks_become_error_lines_and_retry_sends_them_again(
+        pipeline: PipelineEnv) -> None:
+    # A worker allowed zero attempts gives up on every chunk at once: the lines become `error`.
+    doomed = pipeline.start_worker(max_attempts=0)
+    result = _cli(pipeline, "submit", str(SAMPLE), "--wait")
+    job_id = result.stdout.strip()
+    assert result.returncode == 1
+    assert f"job {job_id} done: 400/400 lines (error 400)" in result.stderr
+    results = _cli(pipeline, "results", job_id, "--format", "jsonl")
+    first = results.stdout.splitlines()[0]
+    assert '"status": "error"' in first and f"dxcoder retry {job_id}" in first
+    doomed.stop()
+    pipeline.start_worker()
+    retried = _cli(pipeline, "retry", job_id)
+    assert retried.returncode == 0 and "8 chunks queued again" in retried.stdout
+    _wait(lambda: jobs.job_status(job_id).finished, what="the retried job")
+    status = jobs.job_status(job_id)
+    assert status.ok and status.lines_done == 400 and "error" not in status.by_status
+    assert _cli(pipeline, "retry", job_id).stdout.strip() == f"job {job_id} has no error lines to retry"
+
+
+def test_reconciler_sends_chunks_that_were_never_sent(pipeline: PipelineEnv) -> None:
+    # A submit whose publish failed after the commit: the job exists, no message went out.
+    submitted = producer.submit(SAMPLE, enqueue=None)
+    with db.session_scope() as session:
+        job = session.get(Job, submitted.job_id)
+        assert job is not None
+        job.created_at = job.created_at.replace(year=job.created_at.year - 1)
+    pipeline.start_worker()
+    from tasks.maintenance import queue_length
+    from worker.pipeline.reconcile import reconcile
+
+    assert reconcile(_enqueue, queue_length) == 8
+    assert reconcile(_enqueue, queue_length) == 0  # leases taken: a second run sends nothing
+    _wait(lambda: jobs.job_status(submitted.job_id).finished, what="the reconciled job")
+    assert _result_lines(submitted.job_id) == list(range(1, 401))

@@ -1,0 +1,88 @@
+"""A real PostgreSQL outage mid-job: the breaker opens, half-opens and closes; the job completes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from tests.conftest import TEST_BROKER, load_everything, use_database
+from tests.servers import ThrowawayPostgres
+from tests.workers import Worker, dxcoder_env
+from worker import db
+from worker.models import Chunk
+from worker.pipeline import jobs, producer
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "claims.csv"
+
+
+@pytest.fixture(scope="module")
+def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayPostgres]:
+    server = ThrowawayPostgres().init()
+    engine = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE dx")
+    engine.dispose()
+    use_database(server.url.rsplit("/", 1)[0] + "/dx", tmp_path_factory.mktemp("outage"))
+    load_everything()
+    db.dispose()
+    yield server
+    db.dispose()
+    server.destroy()
+
+
+def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_postgres_outage_walks_the_breaker_and_the_job_completes(
+        throwaway_pg: ThrowawayPostgres, tmp_path: Path) -> None:
+    url = throwaway_pg.url.rsplit("/", 1)[0] + "/dx"
+    queue = f"dxcoder.test.{uuid.uuid4().hex[:10]}"
+    use_database(url, tmp_path, broker_url=TEST_BROKER, queue=queue, chunk_size=50)
+    env = dxcoder_env(url, tmp_path, TEST_BROKER, queue, chunk_size=50,
+                      breaker_db_fail_max=3, breaker_db_reset_timeout=4, retry_backoff_max=4)
+    worker = Worker(env, tmp_path / "worker.log").start()
+    try:
+        from tasks.enqueue import enqueue_chunks
+
+        submitted = producer.submit(SAMPLE, enqueue=None, force=True)
+        with db.session_scope() as session:
+            ids = list(session.scalars(select(Chunk.id).where(Chunk.job_id == submitted.job_id)
+                                       .order_by(Chunk.chunk_no)))
+        enqueue_chunks(ids[:3], 0)
+        _wait(lambda: jobs.job_status(submitted.job_id).chunks_done == 3, 120, "first chunks")
+        db.dispose()
+
+        throwaway_pg.stop()
+        enqueue_chunks(ids[3:], 0)  # the rest of the job arrives while PostgreSQL is down
+        _wait(lambda: any(e.get("new_state") == "open" for e in worker.events()), 60,
+              "the breaker to open")
+        time.sleep(6)  # stay down past one reset timeout: the trial call fails, it re-opens
+        throwaway_pg.start()
+
+        _wait(lambda: jobs.job_status(submitted.job_id).finished, 180, "the job to complete")
+    finally:
+        worker.stop()
+    status = jobs.job_status(submitted.job_id)
+    assert status.lines_done == status.total_lines == 400
+    assert "error" not in status.by_status and status.chunks_error == 0
+    changes = [(e["old_state"], e["new_state"]) for e in worker.events()
+               if e.get("event") == "breaker.state_change" and e.get("breaker") == "postgresql"]
+    assert ("closed", "open") in changes
+    assert ("open", "half-open") in changes
+    assert ("half-open", "closed") in changes
+    assert changes[-1][1] == "closed"
+    waits = [e for e in worker.events()
+             if e.get("event") == "chunk.retry" and e.get("reason") == "breaker_open"]
+    assert waits and all(e["countdown_s"] >= 4 for e in waits)
