@@ -200,6 +200,83 @@ class Result(Base):
     code_set: Mapped[str] = mapped_column(String(32), default="")
     alternatives: Mapped[str] = mapped_column(Text, default="")
     message: Mapped[str] = mapped_column(Text, default="")
+    # When this outcome was decided: recoding compares it with overrides and synonym loads.
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
+                                                            default=utcnow)
+
+
+class InboxFile(Base):
+    """A file dropped in a watched inbox; its state moves seen -> submitted -> done|rejected."""
+
+    __tablename__ = "inbox_file"
+    __table_args__ = (UniqueConstraint("inbox", "content_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox: Mapped[str] = mapped_column(Text)  # absolute path of the inbox directory
+    name: Mapped[str] = mapped_column(Text)  # file name inside the inbox
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="seen")
+    job_id: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str] = mapped_column(Text, default="")
+    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RecodeRun(Base):
+    """One recoding run (nightly or by hand): its scope, progress and counts per change class."""
+
+    __tablename__ = "recode_run"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16), default="cli")  # beat | cli
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"job": .., "since": ..}
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|done|failed
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # per class, unchanged counted
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RecodeChunk(Base):
+    """A range of one job's stored lines to re-check in a run; one Celery message each."""
+
+    __tablename__ = "recode_chunk"
+    __table_args__ = (UniqueConstraint("run_id", "job_id", "first_line"),
+                      Index("ix_recode_chunk_status_lease", "status", "lease_until"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("recode_run.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    first_line: Mapped[int] = mapped_column(Integer)
+    last_line: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ResultHistory(Base):
+    """A stored result a recoding run changed: the outcome before and after, never overwritten."""
+
+    __tablename__ = "result_history"
+    run_id: Mapped[str] = mapped_column(ForeignKey("recode_run.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change: Mapped[str] = mapped_column(String(16))  # retitled|deleted|expanded|newly_resolved
+    old_status: Mapped[str] = mapped_column(String(16))
+    old_code: Mapped[str] = mapped_column(String(64), default="")
+    old_description: Mapped[str] = mapped_column(Text, default="")
+    old_method: Mapped[str] = mapped_column(String(32), default="")
+    old_code_set: Mapped[str] = mapped_column(String(32), default="")
+    new_status: Mapped[str] = mapped_column(String(16))
+    new_code: Mapped[str] = mapped_column(String(64), default="")
+    new_description: Mapped[str] = mapped_column(Text, default="")
+    new_method: Mapped[str] = mapped_column(String(32), default="")
+    new_code_set: Mapped[str] = mapped_column(String(32), default="")
+    new_alternatives: Mapped[str] = mapped_column(Text, default="")
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TaskMetric(Base):

@@ -31,7 +31,7 @@ from worker.settings import get_settings
 log = logging.getLogger("dxcoder.chunk")
 HOST = socket.gethostname()
 RESULT_COLUMNS = ("job_id", "line_no", "entry_id", "input", "status", "code", "description",
-                  "method", "confidence", "code_set", "alternatives", "message")
+                  "method", "confidence", "code_set", "alternatives", "message", "resolved_at")
 
 
 @dataclasses.dataclass
@@ -127,8 +127,9 @@ def resolve_lines(lines: Sequence[InputLine], release: str | None) -> tuple[list
 
 def write_results(session: Session, job_id: str, results: Sequence[Result]) -> int:
     """Insert results that are not there yet; returns how many this call wrote."""
+    now = utcnow()
     rows = ((job_id, r.line_no, r.id, r.input, r.status, r.code, r.description, r.method,
-             float(r.confidence), r.code_set, r.alternatives, r.message) for r in results)
+             float(r.confidence), r.code_set, r.alternatives, r.message, now) for r in results)
     columns = ", ".join(RESULT_COLUMNS)
     if db.is_postgres(session):
         session.execute(text("CREATE TEMP TABLE result_stage (LIKE result INCLUDING DEFAULTS) "
