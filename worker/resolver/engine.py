@@ -1,0 +1,358 @@
+"""The batch resolver: picks the release per entry, resolves each distinct term once, keeps input order."""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import contextlib
+import dataclasses
+import datetime as dt
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from worker import db
+from worker.contract import (
+    ERROR,
+    INVALID_INPUT,
+    RESOLVED,
+    SYSTEM_AUTO,
+    SYSTEM_ICD9CM,
+    SYSTEM_ICD10CM,
+    SYSTEM_TEXT,
+    SYSTEMS,
+    Entry,
+    Result,
+)
+from worker.errors import NoReleaseError
+from worker.resolver import codes, gems, loading
+from worker.resolver import outcome as out
+from worker.resolver.hierarchy import CodeTable
+from worker.resolver.loading import GemTarget, ReleaseInfo
+from worker.resolver.normalize import (
+    code_candidate,
+    dotted,
+    icd9_dotted,
+    icd10_flat,
+    input_problem,
+    text_key,
+)
+from worker.resolver.outcome import Outcome
+from worker.resolver.spelling import Speller
+from worker.resolver.text import TextMatcher
+from worker.resolver.textindex import TextIndex
+
+log = logging.getLogger(__name__)
+
+# ICD-10-CM replaced ICD-9-CM for dates of service from this day.
+ICD10_START = dt.date(2015, 10, 1)
+# Distinct (term, system, release) answers remembered per process.
+MEMO_SIZE = 50_000
+
+_NOTE_NONE, _NOTE_EARLY, _NOTE_PRE_ICD10 = 0, 1, 2
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclasses.dataclass(slots=True)
+class ReleaseIndex:
+    """Everything one release needs in memory to resolve entries without the database."""
+
+    info: ReleaseInfo
+    table: CodeTable
+    text: TextMatcher
+    seconds: float
+
+
+class Resolver:
+    """Resolves entries in memory against indexes read once per process and release.
+
+    A cheap freshness check (release checksums, data versions, the override table's count and
+    newest id) runs once per `resolve` call; a change drops what it affects.
+    """
+
+    def __init__(self, sessions: SessionFactory = db.session_scope) -> None:
+        self._sessions = sessions
+        self._lock = threading.RLock()
+        self._stamp: object = None
+        self._releases: list[ReleaseInfo] = []
+        self._starts: list[dt.date] = []
+        self._tables: dict[str, CodeTable] = {}
+        self._indexes: dict[str, ReleaseIndex] = {}
+        self._gems: dict[str, tuple[GemTarget, ...]] | None = None
+        self._overrides: dict[str, str] = {}
+        self._abbreviations: dict[str, tuple[str, ...]] = {}
+        self._memo: collections.OrderedDict[tuple[Any, ...], Outcome] = collections.OrderedDict()
+        self._by_date: dict[dt.date | None, tuple[str, int]] = {}
+
+    # -- public --------------------------------------------------------------------------
+
+    def resolve(self, entries: Sequence[Entry], *, release: str | None = None) -> list[Result]:
+        """One Result per entry, in input order. `release` pins a label; otherwise each entry
+        uses the release in force on its date of service (no date: the newest)."""
+        with self._lock:
+            self.refresh()
+            if release is not None and release not in {r.label for r in self._releases}:
+                known = ", ".join(r.label for r in self._releases) or "none"
+                raise NoReleaseError(f"no code-set release {release!r} is loaded (loaded: {known})")
+            batch: dict[tuple[Any, ...], Outcome] = {}
+            keys = []
+            by_date = self._by_date
+            pinned = (release, _NOTE_NONE) if release is not None else None
+            for entry in entries:
+                label, note = pinned or by_date.get(entry.date_of_service) or \
+                    self._release_for(entry.date_of_service)
+                key = (entry.term, entry.system, label, note)
+                keys.append(key)
+                if key not in batch:
+                    batch[key] = None  # type: ignore[assignment]
+            self._resolve_distinct(batch)
+            results = []
+            append = results.append
+            for entry, key in zip(entries, keys, strict=True):
+                found = batch[key]
+                append(Result(entry.line_no, entry.id, entry.term, found.status, found.code,
+                              found.description, found.method, found.confidence,
+                              "" if found.status in (INVALID_INPUT, ERROR) else key[2],
+                              found.alternatives, found.message))
+            return results
+
+    def refresh(self) -> None:
+        """Compare the database's stamp with the loaded one; drop whatever changed."""
+        with self._lock, self._sessions() as session:
+            overrides, versions, release_rows = loading.stamp(session)
+            stamp = (overrides, dict(versions), release_rows, loading.file_stamp())
+            old = self._stamp if isinstance(self._stamp, tuple) else (None, {}, None, None)
+            if stamp == old:
+                return
+            self._overrides = loading.overrides(session)
+            if (old[2], old[1].get("synonyms"), old[3]) != (release_rows, stamp[1].get("synonyms"),
+                                                            stamp[3]):
+                self._releases = loading.releases(session)
+                self._starts = [r.effective_from for r in self._releases]
+                self._tables.clear()
+                self._indexes.clear()
+                self._abbreviations = loading.abbreviations()
+            if old[1].get("gem") != stamp[1].get("gem"):
+                self._gems = None
+            self._memo.clear()
+            self._by_date.clear()
+            self._stamp = stamp
+        log.info("resolver.refreshed", extra={"releases": [r.label for r in self._releases],
+                                              "overrides": len(self._overrides)})
+
+    def release_labels(self) -> list[str]:
+        with self._lock:
+            self.refresh()
+            return [r.label for r in self._releases]
+
+    def loaded_releases(self) -> list[str]:
+        """Labels whose index is in memory (for the bench and tests)."""
+        return list(self._indexes)
+
+    def load(self, label: str) -> float:
+        """Load a release's whole index now (normally done on first use); returns seconds taken."""
+        with self._lock:
+            self.refresh()
+            if label not in {r.label for r in self._releases}:
+                raise NoReleaseError(f"no code-set release {label!r} is loaded")
+            return self._index(label).seconds
+
+    # -- releases and indexes ------------------------------------------------------------
+
+    def _release_for(self, on: dt.date | None) -> tuple[str, int]:
+        """The catalog.release_in_force rule: latest effective_from on or before the date."""
+        if not self._releases:
+            raise NoReleaseError("no ICD-10-CM release is loaded: run `dxcoder codeset load`")
+        if on is None:
+            chosen = (self._releases[-1].label, _NOTE_NONE)
+        else:
+            at = bisect.bisect_right(self._starts, on)
+            note = _NOTE_NONE
+            if at == 0:
+                note = _NOTE_PRE_ICD10 if on < ICD10_START else _NOTE_EARLY
+            chosen = (self._releases[max(at - 1, 0)].label, note)
+        if len(self._by_date) < 100_000:
+            self._by_date[on] = chosen
+        return chosen
+
+    def _table(self, label: str) -> CodeTable:
+        """The codes of a release: enough for code forms and the GEMs (loaded on first use)."""
+        table = self._tables.get(label)
+        if table is None:
+            info = self._info(label)
+            with _no_collection(), self._sessions() as session:
+                table = CodeTable(label, loading.codes(session, info.id))
+            self._tables[label] = table
+        return table
+
+    def _info(self, label: str) -> ReleaseInfo:
+        return next(r for r in self._releases if r.label == label)
+
+    def _index(self, label: str) -> ReleaseIndex:
+        """The release's codes and text index (the text side loads on the first free text)."""
+        found = self._indexes.get(label)
+        if found is not None:
+            return found
+        started = time.perf_counter()
+        table = self._table(label)
+        with _no_collection():
+            with self._sessions() as session:
+                term_rows = loading.terms(session, self._info(label).id)
+            # 7th-character codes keep their exact titles but stay out of the token index:
+            # a text naming an injury lands on its 6-character code, whose 7th character a
+            # person chooses.
+            searchable = {code for code in table.titles if len(code) < 8}
+            text_index = TextIndex(term_rows, searchable=searchable)
+            del term_rows
+            matcher = TextMatcher(table, text_index, Speller(text_index.vocabulary),
+                                  self._abbreviations)
+        index = ReleaseIndex(self._info(label), table, matcher, time.perf_counter() - started)
+        self._indexes[label] = index
+        log.info("resolver.index_loaded", extra={
+            "release": label, "seconds": round(index.seconds, 2), "codes": len(table.titles),
+            "documents": len(text_index.doc_code), "exact_terms": len(text_index.exact)})
+        return index
+
+    def _gem(self) -> dict[str, tuple[GemTarget, ...]]:
+        if self._gems is None:
+            with self._sessions() as session:
+                self._gems = loading.gems(session)
+        return self._gems
+
+    # -- resolving -------------------------------------------------------------------------
+
+    def _resolve_distinct(self, batch: dict[tuple[Any, ...], Outcome]) -> None:
+        memo = self._memo
+        for key in batch:
+            found = memo.get(key)
+            if found is not None:
+                memo.move_to_end(key)
+                batch[key] = found
+                continue
+            try:
+                found = self._resolve_one(*key)
+            except NoReleaseError:
+                raise
+            except Exception as exc:  # one bad line must not sink the batch
+                log.exception("resolver.entry_failed", extra={"error": type(exc).__name__})
+                batch[key] = out.internal_error(exc)
+                continue
+            batch[key] = found
+            memo[key] = found
+            if len(memo) > MEMO_SIZE:
+                memo.popitem(last=False)
+
+    def _resolve_one(self, term: str, system: str, label: str, note: int) -> Outcome:
+        problem = input_problem(term) if isinstance(term, str) else "entry is not text"
+        if problem:
+            return out.invalid(problem)
+        if system not in SYSTEMS:
+            return out.invalid(f"unknown coding system {system!r}; use one of {', '.join(SYSTEMS)}"
+                               if len(str(system)) <= 20 else "unknown coding system")
+        found = self._decide(term, system, label, note)
+        if note == _NOTE_NONE or found.status == INVALID_INPUT or found.method == out.ICD9_GEM:
+            return found
+        why = ("the date of service is before ICD-10-CM (2015-10-01)" if note == _NOTE_PRE_ICD10
+               else "the date of service is before every loaded release")
+        message = f"{why}: used {label}, the earliest loaded release"
+        return dataclasses.replace(found, message=f"{found.message}; {message}" if found.message
+                                   else message)
+
+    def _decide(self, term: str, system: str, label: str, note: int) -> Outcome:
+        table = self._table(label)
+        key = text_key(term)
+        override = self._overrides.get(key)
+        if override is not None:
+            return self._override(override, table)
+        compact = code_candidate(term) if system != SYSTEM_TEXT else None
+        unknown_code = None
+        if compact is not None:
+            icd9 = icd9_dotted(compact) if system in (SYSTEM_AUTO, SYSTEM_ICD9CM) else None
+            if system == SYSTEM_ICD9CM:
+                if icd9 is None:
+                    return out.invalid("system icd9cm, but the entry is not in ICD-9-CM code form")
+                return gems.resolve_icd9(icd9, self._gem(), table)
+            if icd9 is not None and note == _NOTE_PRE_ICD10 and icd9 in self._gem():
+                return gems.resolve_icd9(icd9, self._gem(), table)
+            flat = icd10_flat(compact)
+            if flat is not None:
+                others = [self._table(r.label) for r in reversed(self._releases)
+                          if r.label != label]
+                found = codes.resolve_icd10(term, flat, table, others)
+                if found is not None:
+                    return found
+                unknown_code = dotted(flat)
+            if icd9 is not None and (flat is None or icd9 in self._gem()):
+                return gems.resolve_icd9(icd9, self._gem(), table)
+            if system == SYSTEM_ICD10CM:
+                return (codes.well_formed_unknown(unknown_code) if unknown_code else
+                        out.invalid("system icd10cm, but the entry is not in ICD-10-CM code form"))
+        elif system == SYSTEM_ICD9CM:
+            return out.invalid("system icd9cm, but the entry is not in ICD-9-CM code form")
+        elif system == SYSTEM_ICD10CM:
+            return out.invalid("system icd10cm, but the entry is not in ICD-10-CM code form")
+        if not any(sum(ch.isalpha() for ch in word) >= 2 for word in key.split()):
+            if unknown_code:
+                return codes.well_formed_unknown(unknown_code)
+            return out.invalid("the entry is neither a code nor a diagnosis text")
+        found = self._index(label).text.resolve(key)
+        if unknown_code and found.status != RESOLVED:
+            return codes.well_formed_unknown(unknown_code)
+        return found
+
+    def _override(self, code: str, table: CodeTable) -> Outcome:
+        if code in table.billable:
+            return out.resolved(code, table.title(code), out.OVERRIDE, out.CONFIDENCE_EXACT,
+                                "approved override")
+        successors = table.successors(code)
+        if not successors:
+            return out.no_match(f"the approved override {code} is no code of {table.label}",
+                                out.OVERRIDE)
+        return out.review([(c, table.title(c)) for c in successors], out.OVERRIDE,
+                          f"the approved override {code} is not a billable code of {table.label}: "
+                          "choose one of its successors")
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Build long-lived index objects without the cyclic collector rescanning them, then
+    freeze them out of later collections (they hold no cycles; frozen pages also stay shared
+    between prefork children)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+    gc.freeze()
+
+
+_resolver: Resolver | None = None
+_resolver_url: str | None = None
+_global_lock = threading.Lock()
+
+
+def get_resolver() -> Resolver:
+    """The process-wide resolver, built lazily (its indexes load on first use)."""
+    global _resolver, _resolver_url
+    from worker.settings import get_settings
+
+    url = get_settings().effective_database_url
+    with _global_lock:
+        if _resolver is None or _resolver_url != url:
+            _resolver, _resolver_url = Resolver(), url
+        return _resolver
+
+
+def reset_resolver() -> None:
+    """Forget the process-wide resolver and its indexes (tests; a fresh start after fork)."""
+    global _resolver, _resolver_url
+    with _global_lock:
+        _resolver, _resolver_url = None, None

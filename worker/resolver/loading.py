@@ -1,0 +1,141 @@
+"""Set-based reads of what the resolver needs: releases, codes, terms, GEMs, overrides, a freshness stamp."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from worker.models import Code, CodeSetRelease, DataVersion, GemMapping, Override, Term
+
+ABBREVIATIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "abbreviations.csv"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReleaseInfo:
+    id: int
+    label: str
+    effective_from: dt.date
+    checksum: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GemTarget:
+    """One row of the ICD-9-CM -> ICD-10-CM GEM with its flags."""
+
+    icd10_code: str | None
+    approximate: bool
+    no_map: bool
+    combination: bool
+    scenario: int
+    choice_list: int
+
+
+def releases(session: Session) -> list[ReleaseInfo]:
+    rows = session.execute(
+        select(CodeSetRelease.id, CodeSetRelease.label, CodeSetRelease.effective_from,
+               CodeSetRelease.checksum).order_by(CodeSetRelease.effective_from, CodeSetRelease.label)
+    ).all()
+    return [ReleaseInfo(*row) for row in rows]
+
+
+def stamp(session: Session) -> tuple[object, ...]:
+    """What, if it changes, makes the loaded index stale: one round trip, a few small rows.
+
+    Release checksums, the data versions (GEMs, synonyms) and the override table's count,
+    highest id and newest creation time (an override replaced in place gets a new id).
+    """
+    count, highest, newest = session.execute(
+        select(func.count(Override.id), func.max(Override.id), func.max(Override.created_at))
+    ).one()
+    versions = session.execute(
+        select(DataVersion.name, DataVersion.checksum).order_by(DataVersion.name)).all()
+    release_rows = session.execute(
+        select(CodeSetRelease.label, CodeSetRelease.checksum).order_by(CodeSetRelease.label)).all()
+    return ((int(count or 0), int(highest or 0), str(newest)),
+            tuple(tuple(row) for row in versions), tuple(tuple(row) for row in release_rows))
+
+
+def codes(session: Session, release_id: int) -> list[tuple[str, str, bool, str | None]]:
+    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+        select(Code.code, Code.title, Code.billable, Code.parent)
+        .where(Code.release_id == release_id).order_by(Code.code)
+    )]
+
+
+def terms(session: Session, release_id: int) -> list[tuple[str, str, str]]:
+    """Terms of the release, plus the inclusion terms and short titles other releases give
+    codes that have the same title here (FY2026's XML has no short titles, FY2025's file no
+    inclusion terms; an unchanged code keeps both)."""
+    own = session.execute(
+        select(Term.code, Term.kind, Term.text).where(Term.release_id == release_id)
+        .order_by(Term.code, Term.kind, Term.text)
+    ).all()
+    other = aliased(Code)
+    here = aliased(Code)
+    borrowed = session.execute(
+        select(Term.code, Term.kind, Term.text)
+        .join(other, (other.release_id == Term.release_id) & (other.code == Term.code))
+        .join(here, (here.release_id == release_id) & (here.code == Term.code)
+              & (here.title == other.title))
+        .where(Term.release_id != release_id, Term.kind.in_(("inclusion", "short_title")))
+        .order_by(Term.code, Term.kind, Term.text)
+    ).all()
+    seen = {(c, k, t) for c, k, t in own}
+    out = [(c, k, t) for c, k, t in own]
+    for row in borrowed:
+        key = (row[0], row[1], row[2])
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def gems(session: Session) -> dict[str, tuple[GemTarget, ...]]:
+    rows = session.execute(
+        select(GemMapping.icd9_code, GemMapping.icd10_code, GemMapping.approximate,
+               GemMapping.no_map, GemMapping.combination, GemMapping.scenario,
+               GemMapping.choice_list)
+        .order_by(GemMapping.icd9_code, GemMapping.scenario, GemMapping.choice_list,
+                  GemMapping.icd10_code)
+    ).all()
+    out: dict[str, list[GemTarget]] = {}
+    for icd9, icd10, approximate, no_map, combination, scenario, choice_list in rows:
+        out.setdefault(icd9, []).append(GemTarget(
+            icd10, bool(approximate), bool(no_map), bool(combination), int(scenario or 0),
+            int(choice_list or 0)))
+    return {code: tuple(targets) for code, targets in out.items()}
+
+
+def overrides(session: Session) -> dict[str, str]:
+    """Normalized term -> code of every approved override."""
+    return {key: code for key, code in session.execute(
+        select(Override.term_key, Override.code).order_by(Override.term_key))}
+
+
+def abbreviations(path: Path = ABBREVIATIONS_FILE) -> dict[str, tuple[str, ...]]:
+    """Abbreviation -> its expansions (one per meaning; several means ambiguous), file order."""
+    if not path.is_file():
+        return {}
+    out: dict[str, list[str]] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            short = (row.get("abbreviation") or "").strip()
+            expansion = (row.get("expansion") or "").strip()
+            if short and expansion:
+                meanings = out.setdefault(short, [])
+                if expansion not in meanings:
+                    meanings.append(expansion)
+    return {short: tuple(meanings) for short, meanings in out.items()}
+
+
+def file_stamp(path: Path = ABBREVIATIONS_FILE) -> tuple[float, int]:
+    try:
+        info = path.stat()
+    except OSError:
+        return (0.0, 0)
+    return (info.st_mtime, info.st_size)

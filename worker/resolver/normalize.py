@@ -1,0 +1,183 @@
+"""What people type, made comparable: text keys, index tokens, code shapes and input checks."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Longer entries are not diagnoses but pasted notes or garbage; they are refused, not searched.
+MAX_TERM_LENGTH = 500
+
+# Words that carry no meaning for matching (ICD titles and claims text alike).
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "by", "due", "for", "from", "in", "is", "of", "on", "or",
+    "the", "to", "with",
+})
+# Words that mark a default ("unspecified", "NOS") or are the ICD convention's nonessential
+# phrases: a term still matches when the input lacks them.
+NONESSENTIAL = frozenset({"unspecified", "nos", "nec"})
+# Roman numerals people write for types and stages (type II diabetes, stage III CKD).
+ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5"}
+_ROMAN_ONE_AFTER = frozenset({"type", "stage", "grade", "class", "phase", "degree", "category"})
+
+# Byte translation: upper case to lower, anything but a letter or digit to a space.
+_KEY_BYTES = bytes(
+    ord(chr(b).lower()) if chr(b).isascii() and chr(b).isalnum() else 32 for b in range(256)
+)
+_PAREN = re.compile(r"\(([^()]*)\)")
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_DEFAULT_QUALIFIER = re.compile(
+    r"\b(unspecified|not specified|NOS|not otherwise specified|not elsewhere classified)\b",
+    re.IGNORECASE,
+)
+_NONESSENTIAL_PHRASES = re.compile(
+    r"\b(not otherwise specified|not elsewhere classified)\b", re.IGNORECASE
+)
+
+
+def _ascii(text: str) -> bytes:
+    if text.isascii():
+        return text.encode("ascii")
+    # Accents go with the decomposition; what is left outside ASCII is no English word.
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
+
+
+def text_key(text: str) -> str:
+    """The exact-match key of a term: folded, punctuation to spaces, spaces collapsed.
+
+    Overrides, titles, inclusion terms, short titles and synonyms are all compared on it:
+    "Alzheimer's disease, unspecified" -> "alzheimers disease unspecified", Charcôt -> charcot.
+    """
+    return b" ".join(_ascii(text).translate(_KEY_BYTES, b"'`").split()).decode("ascii")
+
+
+_STEMS: dict[str, str] = {}
+
+
+def stem(word: str) -> str:
+    """A light, symmetric suffix rule: plurals only (disorders -> disorder, injuries -> injury)."""
+    found = _STEMS.get(word)
+    if found is None:
+        found = word
+        if len(word) > 4 and word.endswith("ies"):
+            found = word[:-3] + "y"
+        elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "os")):
+            found = word[:-1]
+        if len(_STEMS) < 200_000:
+            _STEMS[word] = found
+    return found
+
+
+_ROMAN_TOKENS = frozenset([*ROMAN, "i"])
+
+
+def words(key: str) -> list[str]:
+    """Tokens of a text key with roman numerals read as numbers after type/stage/grade."""
+    out = key.split()
+    if _ROMAN_TOKENS.isdisjoint(out):
+        return out
+    for i, word in enumerate(out):
+        if word in ROMAN:
+            out[i] = ROMAN[word]
+        elif word == "i" and i and out[i - 1] in _ROMAN_ONE_AFTER:
+            out[i] = "1"
+    return out
+
+
+def index_tokens(key: str) -> list[str]:
+    """Stemmed content tokens of a text key, in order, stop words dropped."""
+    return [stem(w) for w in words(key) if w not in STOPWORDS]
+
+
+def split_term(text: str) -> tuple[list[str], list[str], list[str]]:
+    """Essential tokens, nonessential tokens and bracketed aliases of an ICD term.
+
+    The ICD convention: words in parentheses are nonessential modifiers; `NOS`, `unspecified`
+    and `not elsewhere classified` say which code is the default rather than what the
+    condition is. "Essential (primary) hypertension" matches "essential hypertension" and
+    "primary essential hypertension" alike. Brackets hold other names ("[HFrEF]").
+    """
+    aliases: list[str] = []
+    optional: list[str] = []
+    if "[" in text:
+        aliases = [a.strip() for a in _BRACKET.findall(text) if a.strip()]
+        text = _BRACKET.sub(" ", text)
+    if "(" in text:
+        optional = [w for inner in _PAREN.findall(text) for w in index_tokens(text_key(inner))]
+        text = _PAREN.sub(" ", text)
+    if "," in text:
+        # A qualifier after a comma that says "unspecified"/"not specified"/"NOS" names the
+        # default along one axis: "Pneumonia, unspecified organism" is pneumonia NOS,
+        # "Urinary tract infection, site not specified" is UTI NOS.
+        head, *qualifiers = text.split(",")
+        kept = [head]
+        for qualifier in qualifiers:
+            if _DEFAULT_QUALIFIER.search(qualifier):
+                optional.extend(index_tokens(text_key(qualifier)))
+            else:
+                kept.append(qualifier)
+        text = ",".join(kept)
+    if "not " in text or "NOT " in text or "Not " in text:
+        text = _NONESSENTIAL_PHRASES.sub(" nos ", text)
+    essential = []
+    for token in index_tokens(text_key(text)):
+        (optional if token in NONESSENTIAL else essential).append(token)
+    return essential, optional, aliases
+
+
+# Code shapes, on the upper-cased input with spaces removed (dots kept to read their position).
+ICD10_FLAT = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
+_ICD10_DOTTED = re.compile(r"[A-Z][0-9][0-9A-Z]\.[0-9A-Z]{1,4}")
+_ICD9_NUM = re.compile(r"[0-9]{3}(\.?[0-9]{1,2})?")
+_ICD9_V = re.compile(r"V[0-9]{2}(\.?[0-9]{1,2})?")
+_ICD9_E = re.compile(r"E[0-9]{3}(\.?[0-9])?")
+_CODE_CHARS = re.compile(r"[A-Za-z0-9. ]+")
+
+
+def code_candidate(term: str) -> str | None:
+    """The input upper-cased without spaces if it could be a code (letters, digits, dots), else None."""
+    stripped = term.strip().rstrip(".")
+    if not stripped or len(stripped) > 12 or not _CODE_CHARS.fullmatch(stripped):
+        return None
+    compact = stripped.replace(" ", "").upper()
+    return compact if compact.count(".") <= 1 else None
+
+
+def icd10_flat(compact: str) -> str | None:
+    """E11.9 / E119 -> E119 when the shape is ICD-10-CM (a dot only after the category)."""
+    if "." in compact and not _ICD10_DOTTED.fullmatch(compact):
+        return None
+    flat = compact.replace(".", "")
+    return flat if ICD10_FLAT.fullmatch(flat) else None
+
+
+def icd9_dotted(compact: str) -> str | None:
+    """4019 / 401.9 -> 401.9, V4581 -> V45.81, E8146 -> E814.6 when the shape is ICD-9-CM."""
+    for pattern, head in ((_ICD9_NUM, 3), (_ICD9_V, 3), (_ICD9_E, 4)):
+        if pattern.fullmatch(compact):
+            if "." in compact and compact.index(".") != head:
+                return None
+            flat = compact.replace(".", "")
+            return flat if len(flat) <= head else f"{flat[:head]}.{flat[head:]}"
+    return None
+
+
+def dotted(flat: str) -> str:
+    return flat if len(flat) <= 3 else f"{flat[:3]}.{flat[3:]}"
+
+
+def input_problem(term: str) -> str | None:
+    """Why a term cannot be read at all (None if it can). Never echoes the input."""
+    if len(term) > MAX_TERM_LENGTH:
+        return f"entry is longer than {MAX_TERM_LENGTH} characters; a diagnosis entry is one short term"
+    for ch in term:
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF:
+            return "entry is not valid UTF-8 text"
+        if (code < 32 and ch not in "\t\n\r") or code == 127 or 0x80 <= code < 0xA0:
+            return "entry contains control characters"
+    if not term.strip():
+        return "entry is empty"
+    if not any(ch.isalnum() for ch in term):
+        return "entry has no letters or digits"
+    return None

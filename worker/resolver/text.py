@@ -1,0 +1,212 @@
+"""Free-text diagnoses: exact terms, abbreviations, then scored fuzzy matching, with calibrated confidence."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+from worker.resolver import outcome as out
+from worker.resolver.hierarchy import CodeTable
+from worker.resolver.normalize import text_key
+from worker.resolver.outcome import Outcome
+from worker.resolver.scoring import Candidate, make_query, score
+from worker.resolver.spelling import Speller
+from worker.resolver.textindex import KIND_ORDER, TextIndex
+
+# Calibrated on the evaluation set (bench/bench_resolver.py): at or above RESOLVE_AT a fuzzy
+# answer is right often enough to use as is; below REVIEW_AT nothing is plausible.
+RESOLVE_AT = 0.80
+REVIEW_AT = 0.40
+# Two codes closer than this are a tie a person must break.
+_MARGIN = 0.08
+CONFIDENCE_TITLE = 0.99
+CONFIDENCE_TERM = 0.97  # inclusion term, short title, synonym, or exact up to word order
+CONFIDENCE_DEFAULT = 0.95  # a term naming a category, resolved to its default code
+_ABBREVIATION_FACTOR = 0.97
+_MAX_VARIANTS = 4
+
+
+class TextMatcher:
+    """The text cascade of one release."""
+
+    __slots__ = ("table", "index", "speller", "abbreviations", "_max_abbreviation_words")
+
+    def __init__(self, table: CodeTable, index: TextIndex, speller: Speller,
+                 abbreviations: Mapping[str, Sequence[str]]) -> None:
+        self.table = table
+        self.index = index
+        self.speller = speller
+        # Keyed like every term: "w/o" and "W/O" are the same key "w o".
+        keyed: dict[str, list[str]] = {}
+        for short, meanings in abbreviations.items():
+            key = text_key(short)
+            if key:
+                found = keyed.setdefault(key, [])
+                found.extend(m for m in meanings if m not in found)
+        self.abbreviations = {k: tuple(v) for k, v in keyed.items()}
+        self._max_abbreviation_words = max((k.count(" ") + 1 for k in keyed), default=1)
+
+    # -- stages -------------------------------------------------------------------------
+
+    def resolve(self, key: str) -> Outcome:
+        found = self.exact(key)
+        if found is not None:
+            return found
+        found = self.whole_abbreviation(key)
+        if found is not None:
+            return found
+        return self.search(key)
+
+    def exact(self, key: str) -> Outcome | None:
+        """A term of the release with exactly this key, in cascade order of term kinds."""
+        hits = self.index.exact.get(key)
+        if not hits:
+            return None
+        for kind in KIND_ORDER:
+            codes = [code for code, k in hits if k == kind]
+            if codes:
+                return self._from_codes(codes, out.KIND_METHOD[kind],
+                                        CONFIDENCE_TITLE if kind == "title" else CONFIDENCE_TERM)
+        return None
+
+    def _from_codes(self, codes: list[str], method: str, confidence: float,
+                    message: str = "") -> Outcome:
+        table = self.table
+        # A term listed under a category and again under one of its codes means the code.
+        specific = [c for c in codes if not any(o != c and o.startswith(c) for o in codes)]
+        finals: list[str] = []
+        headers: list[str] = []
+        for code in specific:
+            final = table.default_code(code)
+            if final is None:
+                headers.append(code)
+            elif final not in finals:
+                finals.append(final)
+        if len(finals) == 1 and not headers:
+            final = finals[0]
+            if final != specific[0]:
+                confidence = min(confidence, CONFIDENCE_DEFAULT)
+                note = f"the term names {specific[0]}, a category; its default code is {final}"
+                message = f"{message}; {note}" if message else note
+            return out.resolved(final, table.title(final), method, confidence, message)
+        choices = finals + [c for h in headers for c in table.billable_descendants(h)]
+        if len(finals) > 1:
+            why = f"the term names {len(finals) + len(headers)} different codes: choose one"
+        else:
+            why = "the term names a category with no default code: choose one of its codes"
+        return out.review([(c, table.title(c)) for c in dict.fromkeys(choices)], method,
+                          f"{message}; {why}" if message else why)
+
+    def whole_abbreviation(self, key: str) -> Outcome | None:
+        """The whole entry is an abbreviation: each meaning resolved through the exact stages."""
+        meanings = self.abbreviations.get(key)
+        if not meanings:
+            return None
+        found: list[tuple[str, Outcome]] = []
+        for meaning in meanings:
+            meaning_key = text_key(meaning)
+            result = self.exact(meaning_key) or self.search(meaning_key, abbreviations=False)
+            if result.code:
+                found.append((meaning, result))
+        if not found:
+            return out.no_match("an abbreviation whose meaning names no code of this release",
+                                out.ABBREVIATION)
+        if len(meanings) > 1:
+            codes = list(dict.fromkeys(r.code for _, r in found))
+            if len(codes) > 1:
+                return out.review([(c, self.table.title(c)) for c in codes], out.ABBREVIATION,
+                                  f"ambiguous abbreviation with {len(meanings)} meanings: choose one")
+        _, result = found[0]
+        if result.status != out.RESOLVED:
+            return Outcome(result.status, result.code, result.description, out.ABBREVIATION,
+                           result.confidence, result.alternatives,
+                           "abbreviation expanded; " + (result.message or "choose a code"))
+        message = "abbreviation expanded" + (f"; {result.message}" if result.message else "")
+        return Outcome(result.status, result.code, result.description, out.ABBREVIATION,
+                       round(result.confidence * _ABBREVIATION_FACTOR, 3), result.alternatives,
+                       message)
+
+    def expansions(self, key: str) -> list[str]:
+        """Variants of the key with abbreviations inside it expanded (each meaning, a few at most).
+
+        A word is expanded only if it is no word of the release's terms ("all" stays "all"),
+        unless the abbreviation spans several words ("a fib", "w o").
+        """
+        tokens = key.split()
+        pieces: list[list[str]] = []
+        changed = False
+        i = 0
+        while i < len(tokens):
+            for span in range(min(self._max_abbreviation_words, len(tokens) - i), 0, -1):
+                phrase = " ".join(tokens[i:i + span])
+                meanings = self.abbreviations.get(phrase)
+                if meanings and (span > 1 or phrase not in self.speller):
+                    pieces.append([text_key(m) for m in meanings])
+                    changed = True
+                    i += span
+                    break
+            else:
+                pieces.append([tokens[i]])
+                i += 1
+        if not changed:
+            return []
+        return [" ".join(p) for p in itertools.islice(itertools.product(*pieces), _MAX_VARIANTS)]
+
+    def search(self, key: str, *, abbreviations: bool = True) -> Outcome:
+        """Scored matching of the key and of its abbreviation expansions; the best one decides."""
+        best: tuple[list[Candidate], bool] | None = None
+        variants = [(key, False)]
+        if abbreviations:
+            variants += [(variant, True) for variant in self.expansions(key)]
+        for variant, expanded in variants:
+            if expanded:
+                exact = self.exact(variant)
+                if exact is not None and exact.status == out.RESOLVED:
+                    return Outcome(exact.status, exact.code, exact.description, out.ABBREVIATION,
+                                   round(exact.confidence * _ABBREVIATION_FACTOR, 3),
+                                   exact.alternatives, "abbreviation expanded")
+            query = make_query(variant, self.index, self.speller)
+            if query is None:
+                continue
+            ranked = score(query, self.index, self.table)
+            if ranked and (best is None or ranked[0].score > best[0][0].score):
+                best = (ranked, expanded)
+        if best is None:
+            return out.no_match("no term of this release is close to the entry", out.FUZZY)
+        return self._decide(*best)
+
+    def _decide(self, ranked: list[Candidate], expanded: bool) -> Outcome:
+        table = self.table
+        top = ranked[0]
+        top_flat = top.code.replace(".", "")
+        # A category above the best code is no competitor: choosing it would lead to that code.
+        rivals = [c for c in ranked[1:]
+                  if c.billable or not top_flat.startswith(c.code.replace(".", ""))]
+        runner_up = rivals[0].score if rivals else 0.0
+        margin = top.score - runner_up
+        confidence = top.score - max(0.0, _MARGIN - margin)
+        if top.perfect:
+            method = out.ABBREVIATION if expanded else out.KIND_METHOD[KIND_ORDER[top.kind]]
+        else:
+            method = out.FUZZY
+        if confidence < REVIEW_AT:
+            return out.no_match("no term of this release is close enough to the entry", method)
+        alternatives = [c.code for c in rivals if c.billable][:out.MAX_ALTERNATIVES]
+        if not top.billable:
+            choices = list(table.billable_descendants(top.code))
+            return out.review([(c, table.title(c)) for c in choices], method,
+                              f"the entry names {top.code}, a category with no default code: "
+                              "choose one of its codes", confidence)
+        if confidence >= RESOLVE_AT:
+            message = ""
+            if top.code != top.term_code:
+                message = f"the entry names {top.term_code}, a category; its default code is {top.code}"
+            if expanded:
+                message = "abbreviation expanded" + (f"; {message}" if message else "")
+            confidence = min(confidence, CONFIDENCE_TERM if top.perfect else 0.96)
+            return out.resolved(top.code, table.title(top.code), method, confidence, message,
+                                tuple(alternatives))
+        choices = [(c.code, table.title(c.code)) for c in [top, *rivals] if c.billable]
+        why = ("several codes fit the entry about equally well" if margin < _MARGIN
+               else "the best match is not close enough to use without review")
+        return out.review(choices, method, why, confidence)
