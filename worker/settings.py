@@ -67,11 +67,30 @@ class Settings:
     )
     reconcile_interval: int = _setting(60, "Seconds between reconciler runs on beat.")
     recode_crontab: str = _setting("0 2 * * *", "Crontab (m h dom mon dow) of the nightly recoding run.")
+    inbox_dir: str = _setting("", "Watched drop-off directory polled by beat; empty = no inbox polling.")
+    inbox_poll_interval: int = _setting(10, "Seconds between inbox polls (beat task and `inbox watch`).")
+    inbox_settle_seconds: int = _setting(
+        5, "Seconds an inbox file's size and mtime must stay unchanged before it is submitted."
+    )
     log_format: str = _setting("json", "Log format: json or text.")
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.")
     log_file: str = _setting("", "Optional log file, rotated at LOG_MAX_BYTES x LOG_BACKUP_COUNT.")
     log_max_bytes: int = _setting(10 * 1024 * 1024, "Size in bytes at which the log file rotates.")
     log_backup_count: int = _setting(5, "Rotated log files kept.")
+    flower_port: int = _setting(5555, "Port Flower (`dxcoder flower`) listens on.")
+    flower_user: str = _setting("", "Flower basic-auth user; Flower refuses to start without one.")
+    flower_password: str = _setting("", "Flower basic-auth password.", secret=True)
+    flower_db: str = _setting("", "Flower's persistent state file; empty = DATA_DIR/flower.db.")
+    flower_max_tasks: int = _setting(20000, "Tasks Flower keeps in memory (oldest dropped first).")
+    flower_state_save_interval: int = _setting(60, "Seconds between saves of Flower's state.")
+    flower_wait_for_workers: int = _setting(
+        120, "Seconds deploy/start-flower.sh waits for a worker to answer ping before starting."
+    )
+    exporter_port: int = _setting(9808, "Port of the Prometheus exporter (`dxcoder exporter`).")
+    health_timeout: int = _setting(2, "Seconds `dxcoder health` waits for Redis and worker pings.")
+    health_max_queue_age: int = _setting(
+        0, "Seconds the oldest queued chunk may wait before `dxcoder health` fails; 0 = report only."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -131,7 +150,10 @@ class Settings:
                 value = self.effective_database_url
             elif field.name == "redis_url":
                 value = self.effective_redis_url
-            shown = mask_url(str(value)) if field.metadata["secret"] else str(value)
+            shown = str(value)
+            if field.metadata["secret"]:
+                # A URL keeps its host (only the password hidden); a plain secret is hidden whole.
+                shown = mask_url(shown) if "://" in shown else ("***" if shown else "")
             rows.append((_PREFIX + field.name.upper(), shown, field.metadata["doc"]))
         return rows
 

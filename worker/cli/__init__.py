@@ -11,6 +11,7 @@ from worker.cli.base import run_main
 from worker.cli.codeset import codeset
 from worker.cli.config import config_command, db_group
 from worker.cli.jobs import COMMANDS as JOB_COMMANDS
+from worker.cli.ops import COMMANDS as OPS_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -27,6 +28,8 @@ cli.add_command(config_command)
 cli.add_command(db_group)
 cli.add_command(codeset)
 for _command in JOB_COMMANDS:
+    cli.add_command(_command)
+for _command in OPS_COMMANDS:
     cli.add_command(_command)
 
 

@@ -1,0 +1,1 @@
+"""Operations: health checks and the Prometheus exporter that people who run dxcoder look at."""
