@@ -78,4 +78,12 @@ beat_schedule = {
 _minute, _hour, _dom, _month, _dow = _s.recode_crontab.split()
 recode_schedule = crontab(minute=_minute, hour=_hour, day_of_month=_dom, month_of_year=_month,
                           day_of_week=_dow)
+# The inbox is polled only when one is configured; a tick that could not start before the next
+# one is due is dropped (the next tick does the same work).
+if _s.inbox_dir:
+    beat_schedule["inbox-poll"] = {
+        "task": "dxcoder.inbox_poll",
+        "schedule": float(_s.inbox_poll_interval),
+        "options": {"expires": float(_s.inbox_poll_interval)},
+    }
 timezone = "UTC"

@@ -10,7 +10,9 @@ from worker import __version__
 from worker.cli.base import run_main
 from worker.cli.codeset import codeset
 from worker.cli.config import config_command, db_group
+from worker.cli.inbox import COMMANDS as INBOX_COMMANDS
 from worker.cli.jobs import COMMANDS as JOB_COMMANDS
+from worker.cli.recode import recode
 from worker.cli.ops import COMMANDS as OPS_COMMANDS
 
 
@@ -27,9 +29,12 @@ def cli() -> None:
 cli.add_command(config_command)
 cli.add_command(db_group)
 cli.add_command(codeset)
+cli.add_command(recode)
 for _command in JOB_COMMANDS:
     cli.add_command(_command)
 for _command in OPS_COMMANDS:
+    cli.add_command(_command)
+for _command in INBOX_COMMANDS:
     cli.add_command(_command)
 
 
