@@ -47,6 +47,7 @@ task_routes = {
     "dxcoder.resolve_chunk": {"queue": _s.queue},
     "dxcoder.reconcile": {"queue": _s.queue},
     "dxcoder.nightly_recode": {"queue": _s.queue},
+    "dxcoder.recode_chunk": {"queue": _s.queue},
 }
 
 # A producer must fail fast (and say so) when Redis is down, not hang: the reconciler re-sends.
@@ -78,6 +79,12 @@ beat_schedule = {
 _minute, _hour, _dom, _month, _dow = _s.recode_crontab.split()
 recode_schedule = crontab(minute=_minute, hour=_hour, day_of_month=_dom, month_of_year=_month,
                           day_of_week=_dow)
+# A planner that could not start within an hour is dropped: the next night's run covers it.
+beat_schedule["nightly-recode"] = {
+    "task": "dxcoder.nightly_recode",
+    "schedule": recode_schedule,
+    "options": {"expires": 3600.0},
+}
 # The inbox is polled only when one is configured; a tick that could not start before the next
 # one is due is dropped (the next tick does the same work).
 if _s.inbox_dir:

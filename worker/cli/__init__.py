@@ -12,8 +12,8 @@ from worker.cli.codeset import codeset
 from worker.cli.config import config_command, db_group
 from worker.cli.inbox import COMMANDS as INBOX_COMMANDS
 from worker.cli.jobs import COMMANDS as JOB_COMMANDS
-from worker.cli.recode import recode
 from worker.cli.ops import COMMANDS as OPS_COMMANDS
+from worker.cli.recode import recode
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

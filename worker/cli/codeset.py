@@ -151,3 +151,45 @@ def codeset_show(code: str, label: str | None, as_json: bool) -> None:
         click.echo(f"  includes:  {term}")
     for term in detail.synonyms:
         click.echo(f"  synonym:   {term}")
+
+
+@codeset.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--kind", "kinds", multiple=True,
+              type=click.Choice(["added", "deleted", "retitled", "expanded"]),
+              help="Only these kinds (repeatable; default: all).")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the changes as CSV to this file (counts still printed).")
+def codeset_diff(old: str, new: str, kinds: tuple[str, ...], output: Path | None) -> None:
+    """Codes added, deleted, retitled and expanded (billable code became a header) from release
+    OLD to release NEW, with the successors a coder picks from for deleted and expanded codes."""
+    import csv
+
+    from worker.recode import diff
+
+    ensure_schema()
+    with db.session_scope() as session:
+        changes = diff.diff_releases(session, old, new)
+    counts = diff.counts(changes)
+    shown = [c for c in changes if not kinds or c.kind in kinds]
+    header = ("kind", "code", "old_title", "new_title", "old_billable", "new_billable",
+              "successors")
+    rows = [(c.kind, c.code, c.old_title, c.new_title,
+             "" if c.old_billable is None else str(c.old_billable).lower(),
+             "" if c.new_billable is None else str(c.new_billable).lower(),
+             "|".join(c.successors)) for c in shown]
+    if output is not None:
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+    else:
+        for c in shown:
+            detail = {"added": c.new_title, "deleted": f"{c.old_title} -> {', '.join(c.successors)}",
+                      "retitled": f"{c.old_title} -> {c.new_title}",
+                      "expanded": f"{c.new_title}: choose {', '.join(c.successors)}"}[c.kind]
+            click.echo(f"{c.kind:<9} {c.code:<9} {detail}")
+    summary = ", ".join(f"{kind} {counts[kind]:,}" for kind in diff.KINDS)
+    click.echo(f"{old} -> {new}: {summary}" + (f" ({len(shown):,} -> {output})" if output else ""),
+               err=output is None)
