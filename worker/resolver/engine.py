@@ -56,6 +56,9 @@ ICD10_START = dt.date(2015, 10, 1)
 MEMO_SIZE = 50_000
 
 _NOTE_NONE, _NOTE_EARLY, _NOTE_PRE_ICD10 = 0, 1, 2
+# What claims extracts put in an empty field (text keys).
+NULL_MARKERS = frozenset({"null", "none", "na", "n a", "nil", "nan", "unknown", "not applicable",
+                          "tbd"})
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
@@ -86,7 +89,7 @@ class Resolver:
         self._indexes: dict[str, ReleaseIndex] = {}
         self._gems: dict[str, tuple[GemTarget, ...]] | None = None
         self._overrides: dict[str, str] = {}
-        self._abbreviations: dict[str, tuple[str, ...]] = {}
+        self._abbreviations: dict[str, loading.Abbreviation] = {}
         self._memo: collections.OrderedDict[tuple[Any, ...], Outcome] = collections.OrderedDict()
         self._by_date: dict[dt.date | None, tuple[str, int]] = {}
 
@@ -297,11 +300,15 @@ class Resolver:
             return out.invalid("system icd9cm, but the entry is not in ICD-9-CM code form")
         elif system == SYSTEM_ICD10CM:
             return out.invalid("system icd10cm, but the entry is not in ICD-10-CM code form")
-        if not any(sum(ch.isalpha() for ch in word) >= 2 for word in key.split()):
+        if key in NULL_MARKERS:
+            return out.invalid("the entry is a placeholder for a missing value, not a diagnosis")
+        matcher = self._index(label).text
+        if not matcher.knows(key) and \
+                not any(sum(ch.isalpha() for ch in word) >= 2 for word in key.split()):
             if unknown_code:
                 return codes.well_formed_unknown(unknown_code)
             return out.invalid("the entry is neither a code nor a diagnosis text")
-        found = self._index(label).text.resolve(key)
+        found = matcher.resolve(key)
         if unknown_code and found.status != RESOLVED:
             return codes.well_formed_unknown(unknown_code)
         return found

@@ -16,6 +16,17 @@ _DEFAULT_TITLE = re.compile(
     re.IGNORECASE,
 )
 _UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
+_OTHER_AND_UNSPECIFIED = re.compile(r"^other and unspecified\b", re.IGNORECASE)
+# Qualifiers that say "the usual case" rather than what the condition is.
+_DEFAULT_PHRASES = re.compile(
+    r"\bwithout\b(?:(?!\bwith\b)[^,])*|\buncomplicated\b|\bnot intractable\b|\bnot specified as \w+",
+    re.IGNORECASE,
+)
+
+
+def _core_words(title: str) -> set[str]:
+    """The essential words of a title once its default qualifiers are set aside."""
+    return set(split_term(_DEFAULT_PHRASES.sub(" ", title))[0])
 
 
 def default_rank(title: str) -> int:
@@ -73,11 +84,13 @@ class CodeTable:
     def default_code(self, code: str) -> str | None:
         """The billable code a term naming `code` stands for, or None if a person must choose.
 
-        A billable code is its own default. A header's default is the child whose title names
-        a default ("..., unspecified", "without complications", "NOS"), followed down to a
-        billable code: E11 -> E11.9, I63 -> I63.9, G35 (FY2026) -> G35.D. A header whose
-        children all differ in substance (7th characters, laterality without an unspecified
-        side) has no default.
+        A billable code is its own default. A header's default is followed down one child at
+        a time, the way the alphabetic index's NOS entries point: the child that adds nothing
+        to its parent's title but a default qualifier ("..., unspecified", "without
+        complications", "uncomplicated"), else the one child titled as a default, else the one
+        "Other and unspecified ..." child. E11 -> E11.9, I63 -> I63.9, J45 -> J45.909,
+        G35 (FY2026) -> G35.D. A header whose children differ in substance (7th characters,
+        laterality without an unspecified side) has no default.
         """
         if code in self.billable:
             return code
@@ -86,8 +99,7 @@ class CodeTable:
         result = None
         current = code
         for _ in range(8):
-            kids = self.children.get(current, ())
-            chosen = self._default_child(current, [k for k in kids if default_rank(self.titles[k]) == 0])
+            chosen = self._default_child(current)
             if chosen is None:
                 break
             current = chosen
@@ -97,19 +109,24 @@ class CodeTable:
         self._default[code] = result
         return result
 
-    def _default_child(self, parent: str, defaults: list[str]) -> str | None:
-        """One of several "unspecified" children: the one that adds nothing to its parent's
-        title (I50 "Heart failure" -> I50.9 "Heart failure, unspecified", not I50.1 "Left
-        ventricular failure, unspecified"), else the one ending in 9 (the ICD convention)."""
-        if len(defaults) <= 1:
-            return defaults[0] if defaults else None
-        essential, optional, _ = split_term(self.titles[parent])
-        words = set(essential) | set(optional)
-        plain = [k for k in defaults if set(split_term(self.titles[k])[0]) <= words]
-        if len(plain) == 1:
-            return plain[0]
-        nines = [k for k in (plain or defaults) if k.endswith("9")]
-        return nines[0] if len(nines) == 1 else None
+    def _default_child(self, parent: str) -> str | None:
+        kids = self.children.get(parent, ())
+        if not kids:
+            return None
+        words = _core_words(self.titles[parent])
+        plain = [k for k in kids if _core_words(self.titles[k]) <= words]
+        ranks = {k: default_rank(self.titles[k]) for k in kids}
+        for group in (
+            plain,
+            [k for k in plain if ranks[k] == 0],
+            [k for k in plain if k.endswith("9")],
+            [k for k in kids if ranks[k] == 0],
+            [k for k in kids if ranks[k] == 0 and k.endswith("9")],
+            [k for k in kids if _OTHER_AND_UNSPECIFIED.search(self.titles[k])],
+        ):
+            if len(group) == 1:
+                return group[0]
+        return None
 
     def nearest_ancestor(self, code: str) -> str | None:
         """The longest prefix of `code` that is a code of this release (placeholder X skipped)."""

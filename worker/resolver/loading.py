@@ -117,20 +117,36 @@ def overrides(session: Session) -> dict[str, str]:
         select(Override.term_key, Override.code).order_by(Override.term_key))}
 
 
-def abbreviations(path: Path = ABBREVIATIONS_FILE) -> dict[str, tuple[str, ...]]:
-    """Abbreviation -> its expansions (one per meaning; several means ambiguous), file order."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Abbreviation:
+    """The meanings of one abbreviation (several: ambiguous) and whether it may only stand alone."""
+
+    meanings: tuple[str, ...]
+    whole_entry_only: bool  # also an English word ("all", "add"): expand only the whole entry
+
+
+def abbreviations(path: Path = ABBREVIATIONS_FILE) -> dict[str, Abbreviation]:
+    """Abbreviation -> its meanings in file order, from worker/data/abbreviations.csv.
+
+    The file's README: one row per meaning of an ambiguous abbreviation; a note saying "whole
+    entry" marks one that is also an ordinary word.
+    """
     if not path.is_file():
         return {}
-    out: dict[str, list[str]] = {}
+    meanings: dict[str, list[str]] = {}
+    whole: set[str] = set()
     with path.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             short = (row.get("abbreviation") or "").strip()
             expansion = (row.get("expansion") or "").strip()
-            if short and expansion:
-                meanings = out.setdefault(short, [])
-                if expansion not in meanings:
-                    meanings.append(expansion)
-    return {short: tuple(meanings) for short, meanings in out.items()}
+            if not short or not expansion:
+                continue
+            found = meanings.setdefault(short, [])
+            if expansion not in found:
+                found.append(expansion)
+            if "whole entry" in (row.get("note") or "").lower():
+                whole.add(short)
+    return {short: Abbreviation(tuple(m), short in whole) for short, m in meanings.items()}
 
 
 def file_stamp(path: Path = ABBREVIATIONS_FILE) -> tuple[float, int]:

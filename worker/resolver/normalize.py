@@ -11,13 +11,17 @@ MAX_TERM_LENGTH = 500
 # Words that carry no meaning for matching (ICD titles and claims text alike).
 STOPWORDS = frozenset({
     "a", "an", "and", "are", "as", "at", "by", "due", "for", "from", "in", "is", "of", "on", "or",
-    "the", "to", "with",
+    "the", "to", "with", "w",
 })
 # Words that mark a default ("unspecified", "NOS") or are the ICD convention's nonessential
 # phrases: a term still matches when the input lacks them.
 NONESSENTIAL = frozenset({"unspecified", "nos", "nec"})
-# Roman numerals people write for types and stages (type II diabetes, stage III CKD).
+# Roman numerals and number words people write for types and stages (type II diabetes,
+# stage III CKD, type one diabetes), and ordinals the titles spell out (2nd degree burn).
 ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5"}
+_NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+            "seven": "7", "eight": "8", "nine": "9", "ten": "10", "1st": "first",
+            "2nd": "second", "3rd": "third", "4th": "fourth"}
 _ROMAN_ONE_AFTER = frozenset({"type", "stage", "grade", "class", "phase", "degree", "category"})
 
 # Byte translation: upper case to lower, anything but a letter or digit to a space.
@@ -27,9 +31,14 @@ _KEY_BYTES = bytes(
 _PAREN = re.compile(r"\(([^()]*)\)")
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _DEFAULT_QUALIFIER = re.compile(
-    r"\b(unspecified|not specified|NOS|not otherwise specified|not elsewhere classified)\b",
+    r"\b(unspecified|not specified|NOS|not otherwise specified|not elsewhere classified"
+    r"|uncomplicated)\b",
     re.IGNORECASE,
 )
+_QUALIFIER_WORDS = frozenset({"unspecified", "not", "specified", "nos", "otherwise", "elsewhere",
+                              "classified", "uncomplicated"})
+# Letters with dots: G.E.R.D. -> GERD, U.T.I. -> UTI.
+_DOTTED_ACRONYM = re.compile(r"(?<![A-Za-z0-9])((?:[A-Za-z]\.){2,}[A-Za-z]?)")
 _NONESSENTIAL_PHRASES = re.compile(
     r"\b(not otherwise specified|not elsewhere classified)\b", re.IGNORECASE
 )
@@ -48,27 +57,44 @@ def text_key(text: str) -> str:
     Overrides, titles, inclusion terms, short titles and synonyms are all compared on it:
     "Alzheimer's disease, unspecified" -> "alzheimers disease unspecified", Charcôt -> charcot.
     """
+    if "." in text:
+        text = _DOTTED_ACRONYM.sub(lambda m: m.group(1).replace(".", ""), text)
     return b" ".join(_ascii(text).translate(_KEY_BYTES, b"'`").split()).decode("ascii")
 
 
 _STEMS: dict[str, str] = {}
 
 
+# Noun and adjective of one condition meet on a common stem: diabetes/diabetic,
+# hypertension/hypertensive, anemia/anemic, sclerosis/sclerotic, arthritis/arthritic,
+# neuropathy/neuropathic. Applied to titles and input alike, so it only has to be consistent.
+_SUFFIXES = (
+    ("tension", "tens"), ("tensive", "tens"), ("etes", "et"), ("etic", "et"), ("emia", "em"),
+    ("emic", "em"), ("osis", "o"), ("otic", "o"), ("itis", "it"), ("itic", "it"),
+    ("pathy", "path"), ("pathic", "path"),
+)
+
+
 def stem(word: str) -> str:
-    """A light, symmetric suffix rule: plurals only (disorders -> disorder, injuries -> injury)."""
+    """Plurals (disorders -> disorder, injuries -> injury) and the noun/adjective pairs above."""
     found = _STEMS.get(word)
     if found is None:
         found = word
-        if len(word) > 4 and word.endswith("ies"):
-            found = word[:-3] + "y"
-        elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "os")):
-            found = word[:-1]
+        if not word.endswith("etes"):
+            if len(word) > 4 and word.endswith("ies"):
+                found = word[:-3] + "y"
+            elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "os")):
+                found = word[:-1]
+        for suffix, replacement in _SUFFIXES:
+            if found.endswith(suffix) and len(found) - len(suffix) >= 3:
+                found = found[: -len(suffix)] + replacement
+                break
         if len(_STEMS) < 200_000:
             _STEMS[word] = found
     return found
 
 
-_ROMAN_TOKENS = frozenset([*ROMAN, "i"])
+_ROMAN_TOKENS = frozenset([*ROMAN, *_NUMBERS, "i"])
 
 
 def words(key: str) -> list[str]:
@@ -79,6 +105,8 @@ def words(key: str) -> list[str]:
     for i, word in enumerate(out):
         if word in ROMAN:
             out[i] = ROMAN[word]
+        elif word in _NUMBERS:
+            out[i] = _NUMBERS[word]
         elif word == "i" and i and out[i - 1] in _ROMAN_ONE_AFTER:
             out[i] = "1"
     return out
@@ -106,14 +134,17 @@ def split_term(text: str) -> tuple[list[str], list[str], list[str]]:
         optional = [w for inner in _PAREN.findall(text) for w in index_tokens(text_key(inner))]
         text = _PAREN.sub(" ", text)
     if "," in text:
-        # A qualifier after a comma that says "unspecified"/"not specified"/"NOS" names the
-        # default along one axis: "Pneumonia, unspecified organism" is pneumonia NOS,
-        # "Urinary tract infection, site not specified" is UTI NOS.
+        # A qualifier after a comma that says "unspecified"/"not specified"/"NOS" of one thing
+        # names the default along one axis: "Pneumonia, unspecified organism" is pneumonia
+        # NOS, "Urinary tract infection, site not specified" is UTI NOS. ("stage 3
+        # unspecified" says more than that and stays.)
         head, *qualifiers = text.split(",")
         kept = [head]
         for qualifier in qualifiers:
-            if _DEFAULT_QUALIFIER.search(qualifier):
-                optional.extend(index_tokens(text_key(qualifier)))
+            tokens = index_tokens(text_key(qualifier))
+            if _DEFAULT_QUALIFIER.search(qualifier) and \
+                    sum(t not in _QUALIFIER_WORDS for t in tokens) <= 1:
+                optional.extend(tokens)
             else:
                 kept.append(qualifier)
         text = ",".join(kept)

@@ -11,7 +11,12 @@ from worker.resolver.spelling import Speller
 from worker.resolver.textindex import TextIndex
 
 # How much a corrected word counts, by number of edits: a typo fixed is likely, not certain.
-CORRECTION_FACTOR = {0: 1.0, 1: 0.9, 2: 0.75}
+CORRECTION_FACTOR = {0: 1.0, 1: 0.9, 2: 0.8, 3: 0.7}
+# The recall-weighted F-score: words of the input the term does not explain cost more than
+# words of the term the input leaves out ("type 2 diabetes" still names E11).
+BETA2 = 4.0
+# Nonessential words of a term the input does not name count this much against it.
+OPTIONAL_COST = 0.1
 # Documents scored in full per query; the rest are pruned on their matched weight first.
 _PRUNE_TO = 3000
 _TOP = 40
@@ -39,37 +44,50 @@ class Candidate:
     perfect: bool  # every content word matched a term exactly, and the term is fully covered
 
 
-def content_words(key: str) -> list[str]:
+def content_words(key: str, known: Speller | None = None) -> list[str]:
+    """Content words of a key as written (stop words and default words dropped); two words
+    the vocabulary knows as one are joined (gall stones -> gallstones, heart burn -> heartburn)."""
     seen: dict[str, None] = {}
-    for word in words(key):
+    raw = words(key)
+    i = 0
+    while i < len(raw):
+        word = raw[i]
+        if known is not None and i + 1 < len(raw) and word + raw[i + 1] in known:
+            seen.setdefault(word + raw[i + 1], None)
+            i += 2
+            continue
         if word not in STOPWORDS and word not in NONESSENTIAL:
-            seen.setdefault(stem(word), None)
+            seen.setdefault(word, None)
+        i += 1
     return list(seen)
 
 
 def make_query(key: str, index: TextIndex, speller: Speller) -> Query | None:
+    """Weighted index tokens of a key; a word the index does not know is corrected as written
+    (hypertention -> hypertension) and then stemmed."""
     tokens: dict[str, float] = {}
     total = 0.0
     corrected = False
     unknown = 0
     idf = index.idf
-    fallback = max(idf.values(), default=1.0)
-    for word in content_words(key):
-        weight = idf.get(word)
+    fallback = index.max_idf
+    for word in content_words(key, speller):
+        token = stem(word)
+        weight = idf.get(token)
         if weight is not None:
-            tokens[word] = max(tokens.get(word, 0.0), weight)
+            tokens[token] = max(tokens.get(token, 0.0), weight)
             total += weight
             continue
         replacement, edits = speller.correct(word)
-        if not replacement:
+        corrected = True
+        parts = [stem(part) for part in replacement if stem(part) in idf]
+        if not parts:
             unknown += 1
-            corrected = True
             total += fallback
             continue
-        corrected = True
         factor = CORRECTION_FACTOR.get(edits, 0.6)
-        for part in replacement:
-            weight = idf.get(part, fallback)
+        for part in parts:
+            weight = idf[part]
             tokens[part] = max(tokens.get(part, 0.0), weight * factor)
             total += weight
     if not tokens:
@@ -78,7 +96,7 @@ def make_query(key: str, index: TextIndex, speller: Speller) -> Query | None:
 
 
 def score(query: Query, index: TextIndex, table: CodeTable) -> list[Candidate]:
-    """Candidates best first: F1 of query recall and term precision over IDF weights.
+    """Candidates best first: recall-weighted F of query recall and term precision over IDF.
 
     Recall: how much of the input the term explains (its essential and nonessential words).
     Precision: how much of the term's essential words the input names. Word order, stop
@@ -105,13 +123,16 @@ def score(query: Query, index: TextIndex, table: CodeTable) -> list[Candidate]:
     doc_weight = index.doc_weight
     scored = []
     oget = optional.get
+    doc_optional = index.doc_optional_weight
     for doc in docs:
         essential = accumulated[doc]
-        recall = (essential + oget(doc, 0.0)) / total
-        precision = essential / doc_weight[doc]
+        matched_optional = oget(doc, 0.0)
+        recall = (essential + matched_optional) / total
         if recall > 1.0:
             recall = 1.0
-        scored.append((2 * precision * recall / (precision + recall), doc))
+        precision = essential / (doc_weight[doc] +
+                                 OPTIONAL_COST * max(0.0, doc_optional[doc] - matched_optional))
+        scored.append(((1 + BETA2) * precision * recall / (BETA2 * precision + recall), doc))
     best = heapq.nlargest(_TOP, scored)
     by_code: dict[str, Candidate] = {}
     doc_code, doc_kind = index.doc_code, index.doc_kind

@@ -14,21 +14,23 @@ _CACHE_LIMIT = 100_000
 
 
 def max_edits(length: int) -> int:
-    return 1 if length <= 6 else 2
+    return 1 if length <= 5 else 2 if length <= 8 else 3
 
 
 class Speller:
-    """Corrects a word to the most frequent vocabulary word within 1-2 edits (transpositions count one).
+    """Corrects a word to the nearest vocabulary word (fewest edits, then most frequent), within
+    1 edit for short words and up to 3 for long ones; a transposition counts one.
 
     Candidates are restricted to vocabulary words of similar length; rapidfuzz's OSA distance
     does the comparing in C. A word that is two known words run together is split instead.
     """
 
-    __slots__ = ("_known", "_by_length", "_cache")
+    __slots__ = ("_known", "_rank", "_by_length", "_cache")
 
     def __init__(self, vocabulary: Iterable[str]) -> None:
         words = list(vocabulary)  # most frequent first: ties go to the common word
         self._known = frozenset(words)
+        self._rank = {word: rank for rank, word in enumerate(words)}
         self._by_length: dict[int, list[str]] = {}
         for word in words:
             self._by_length.setdefault(len(word), []).append(word)
@@ -53,22 +55,30 @@ class Speller:
             return (word,), 0
         if len(word) < MIN_LENGTH or not word.isalpha():
             return (), 0
+        near = self._nearest(word, 1)
+        if near is not None:
+            return near
         for cut in range(3, len(word) - 2):
             head, tail = word[:cut], word[cut:]
             if head in self._known and tail in self._known:
                 return (head, tail), 1
-        limit = max_edits(len(word))
-        best: tuple[str, int] | None = None
-        for length in sorted(range(len(word) - limit, len(word) + limit + 1),
-                             key=lambda n: abs(n - len(word))):
+        return self._nearest(word, max_edits(len(word))) or ((), 0)
+
+    def _nearest(self, word: str, limit: int) -> tuple[tuple[str, ...], int] | None:
+        best: tuple[int, int, str] | None = None  # (edits, frequency rank, word)
+        for length in range(len(word) - limit, len(word) + limit + 1):
             bucket = self._by_length.get(length)
             if not bucket:
                 continue
-            hit = process.extractOne(word, bucket, scorer=OSA.distance, score_cutoff=limit)
-            if hit is not None and (best is None or hit[1] < best[1]):
-                best = (hit[0], int(hit[1]))
-                if best[1] == 1:
-                    break
+            cutoff = limit if best is None else best[0]
+            # The bucket is in frequency order, so the first word at the best distance is the
+            # most frequent one there; across buckets, fewer edits win, then frequency.
+            hit = process.extractOne(word, bucket, scorer=OSA.distance, score_cutoff=cutoff)
+            if hit is None:
+                continue
+            candidate = (int(hit[1]), self._rank[hit[0]], hit[0])
+            if best is None or candidate < best:
+                best = candidate
         if best is None:
-            return (), 0
-        return (best[0],), best[1]
+            return None
+        return (best[2],), best[0]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from worker.resolver import outcome as out
 from worker.resolver.hierarchy import CodeTable
+from worker.resolver.loading import Abbreviation
 from worker.resolver.normalize import text_key
 from worker.resolver.outcome import Outcome
 from worker.resolver.scoring import Candidate, make_query, score
@@ -24,27 +26,37 @@ CONFIDENCE_TERM = 0.97  # inclusion term, short title, synonym, or exact up to w
 CONFIDENCE_DEFAULT = 0.95  # a term naming a category, resolved to its default code
 _ABBREVIATION_FACTOR = 0.97
 _MAX_VARIANTS = 4
+_EXPANSION_FACTOR = 0.95
 
 
 class TextMatcher:
     """The text cascade of one release."""
 
-    __slots__ = ("table", "index", "speller", "abbreviations", "_max_abbreviation_words")
+    __slots__ = ("table", "index", "speller", "abbreviations", "_whole_only",
+                 "_max_abbreviation_words")
 
     def __init__(self, table: CodeTable, index: TextIndex, speller: Speller,
-                 abbreviations: Mapping[str, Sequence[str]]) -> None:
+                 abbreviations: Mapping[str, Abbreviation]) -> None:
         self.table = table
         self.index = index
         self.speller = speller
         # Keyed like every term: "w/o" and "W/O" are the same key "w o".
         keyed: dict[str, list[str]] = {}
-        for short, meanings in abbreviations.items():
+        whole: set[str] = set()
+        for short, abbreviation in abbreviations.items():
             key = text_key(short)
             if key:
                 found = keyed.setdefault(key, [])
-                found.extend(m for m in meanings if m not in found)
+                found.extend(m for m in abbreviation.meanings if m not in found)
+                if abbreviation.whole_entry_only:
+                    whole.add(key)
         self.abbreviations = {k: tuple(v) for k, v in keyed.items()}
+        self._whole_only = frozenset(whole)
         self._max_abbreviation_words = max((k.count(" ") + 1 for k in keyed), default=1)
+
+    def knows(self, key: str) -> bool:
+        """True if the key is a term or an abbreviation as it stands (N/V, G.E.R.D.)."""
+        return key in self.index.exact or key in self.abbreviations
 
     # -- stages -------------------------------------------------------------------------
 
@@ -111,6 +123,8 @@ class TextMatcher:
         if not found:
             return out.no_match("an abbreviation whose meaning names no code of this release",
                                 out.ABBREVIATION)
+        # Meanings that name a code outright come first, then the surer ones; file order last.
+        found.sort(key=lambda mr: (mr[1].status != out.RESOLVED, -mr[1].confidence))
         if len(meanings) > 1:
             codes = list(dict.fromkeys(r.code for _, r in found))
             if len(codes) > 1:
@@ -129,8 +143,9 @@ class TextMatcher:
     def expansions(self, key: str) -> list[str]:
         """Variants of the key with abbreviations inside it expanded (each meaning, a few at most).
 
-        A word is expanded only if it is no word of the release's terms ("all" stays "all"),
-        unless the abbreviation spans several words ("a fib", "w o").
+        Abbreviations that are also ordinary words ("all", "add") are expanded only as the
+        whole entry; the unexpanded key is always scored too, so an expansion only wins when
+        it matches better.
         """
         tokens = key.split()
         pieces: list[list[str]] = []
@@ -140,7 +155,7 @@ class TextMatcher:
             for span in range(min(self._max_abbreviation_words, len(tokens) - i), 0, -1):
                 phrase = " ".join(tokens[i:i + span])
                 meanings = self.abbreviations.get(phrase)
-                if meanings and (span > 1 or phrase not in self.speller):
+                if meanings and phrase not in self._whole_only:
                     pieces.append([text_key(m) for m in meanings])
                     changed = True
                     i += span
@@ -169,6 +184,9 @@ class TextMatcher:
             if query is None:
                 continue
             ranked = score(query, self.index, self.table)
+            if ranked and expanded:
+                # An expansion is a guess about what the writer meant: it must match better.
+                ranked = [dataclasses.replace(c, score=c.score * _EXPANSION_FACTOR) for c in ranked]
             if ranked and (best is None or ranked[0].score > best[0][0].score):
                 best = (ranked, expanded)
         if best is None:

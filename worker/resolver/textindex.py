@@ -21,8 +21,8 @@ class TextIndex:
     query is scored on how much of the term it covers and how much of itself the term explains.
     """
 
-    __slots__ = ("exact", "doc_code", "doc_kind", "doc_weight", "doc_size", "essential",
-                 "optional", "idf", "vocabulary")
+    __slots__ = ("exact", "doc_code", "doc_kind", "doc_weight", "doc_optional_weight", "doc_size",
+                 "essential", "optional", "idf", "max_idf", "vocabulary")
 
     def __init__(self, terms: Iterable[tuple[str, str, str]], *, searchable: set[str]) -> None:
         """`terms` are (code, kind, text); only codes in `searchable` get token documents."""
@@ -35,6 +35,8 @@ class TextIndex:
         optional: dict[str, list[int]] = {}
         seen: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}
         doc_tokens: list[tuple[str, ...]] = []
+        doc_optional: list[tuple[str, ...]] = []
+        surface: dict[str, int] = {}
         for code, kind, text in terms:
             key = text_key(text)
             if not key:
@@ -52,6 +54,10 @@ class TextIndex:
                     _add_exact(exact, alias_key, code, kind)
             if not ess:
                 continue
+            if kind != "short_title":  # CMS shorthand ("athscl", "unsp") is no spelling to aim at
+                for word in key.split():
+                    if len(word) >= 4 and word.isalpha():
+                        surface[word] = surface.get(word, 0) + 1
             ess_t, opt_t = tuple(dict.fromkeys(ess)), tuple(dict.fromkeys(t for t in opt if t not in ess))
             signature = (code, tuple(sorted(ess_t)), tuple(sorted(opt_t)))
             rank = KIND_RANK.get(kind, len(KIND_ORDER))
@@ -65,6 +71,7 @@ class TextIndex:
             self.doc_kind.append(rank)
             self.doc_size.append(len(ess_t))
             doc_tokens.append(ess_t)
+            doc_optional.append(opt_t)
             for token in ess_t:
                 essential.setdefault(token, []).append(doc)
             for token in opt_t:
@@ -81,11 +88,14 @@ class TextIndex:
         # Smoothed IDF: a word in every term still counts a little; a rare word counts most.
         self.idf: dict[str, float] = {t: math.log((total + 1) / (n + 0.5)) + 1.0 for t, n in df.items()}
         idf = self.idf
+        self.max_idf = max(idf.values(), default=1.0)
         self.doc_weight = [sum(idf[t] for t in tokens) for tokens in doc_tokens]
+        self.doc_optional_weight = [sum(idf[t] for t in tokens) for tokens in doc_optional]
         self.essential = {t: tuple(p) for t, p in essential.items()}
         self.optional = {t: tuple(p) for t, p in optional.items()}
-        # Vocabulary for spelling correction, most frequent first so ties go to common words.
-        self.vocabulary = sorted(df, key=lambda t: (-df[t], t))
+        # Words as written in titles, inclusion terms and synonyms, for spelling correction,
+        # most frequent first so ties go to common words.
+        self.vocabulary = sorted(surface, key=lambda w: (-surface[w], w))
 
     def df(self, token: str) -> int:
         return len(self.essential.get(token, ())) + len(self.optional.get(token, ()))

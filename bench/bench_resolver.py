@@ -1,0 +1,340 @@
+"""Benchmark the resolver: accuracy on bench/eval, throughput, index load time and peak memory.
+
+Usage (a database with the code sets loaded: `dxcoder codeset load`; DXCODER_* settings apply):
+
+    .venv/bin/python bench/bench_resolver.py                 # 3 runs, table + bench/out/*.json
+    .venv/bin/python bench/bench_resolver.py --runs 5
+    .venv/bin/python bench/bench_resolver.py --accuracy      # accuracy only, one run, misses listed
+    .venv/bin/python bench/bench_resolver.py --baseline      # also the issue's FTS5 bm25 baseline
+
+Each run is a fresh process (`--child`), so index load time and peak RSS are those of a new
+worker: it loads both releases, resolves the eval set, then times code entries and distinct
+free-text terms in chunks of 2,000 entries, the way the pipeline calls the resolver. The parent
+reports medians. Top-1 counts the result's `code` (a `+` combination whole), whatever its status;
+"resolved right" counts only `resolved` results; precision is right / all `resolved`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "eval"))
+
+CHUNK = 2000
+STATUS_ORDER = ("resolved", "needs_review", "no_match", "invalid_input", "error")
+
+
+# -- accuracy ------------------------------------------------------------------------------
+
+
+def accuracy(show_misses: bool = False) -> dict[str, Any]:
+    from evalset import load_eval
+
+    from worker.contract import Entry
+    from worker.resolver import get_resolver
+
+    rows = load_eval()
+    entries = [Entry(line_no=i, term=row.input, system=row.system,
+                     date_of_service=row.date_of_service) for i, row in enumerate(rows)]
+    results = get_resolver().resolve(entries)
+    per: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    statuses: collections.Counter[str] = collections.Counter()
+    misses = []
+    for row, result in zip(rows, results, strict=True):
+        tally = per[row.category]
+        tally["rows"] += 1
+        statuses[result.status] += 1
+        tally[f"status_{result.status}"] += 1
+        answer = result.status if row.expects_status else result.code
+        right = answer in row.accepted
+        tally["top1"] += right
+        if result.status == "resolved":
+            tally["resolved"] += 1
+            tally["resolved_right"] += right
+        if not right and show_misses:
+            misses.append(f"{row.category:<12} {row.input[:45]!r:<48} want {row.expected:<13} got "
+                          f"{result.status:<12} {result.code:<10} {result.method:<15} "
+                          f"{result.confidence:.2f}  alt={result.alternatives[:40]}")
+    categories = {}
+    for category, tally in sorted(per.items()):
+        categories[category] = {
+            "rows": tally["rows"],
+            "top1": round(tally["top1"] / tally["rows"], 4),
+            "resolved_right": round(tally["resolved_right"] / tally["rows"], 4),
+            "precision_resolved": round(tally["resolved_right"] / tally["resolved"], 4)
+            if tally["resolved"] else None,
+            "statuses": {s: tally[f"status_{s}"] for s in STATUS_ORDER if tally[f"status_{s}"]},
+        }
+    resolved = sum(t["resolved"] for t in per.values())
+    resolved_right = sum(t["resolved_right"] for t in per.values())
+    return {
+        "rows": len(rows),
+        "categories": categories,
+        "precision_resolved": round(resolved_right / resolved, 4) if resolved else None,
+        "resolved_share": round(resolved / len(rows), 4),
+        "statuses": {s: statuses[s] for s in STATUS_ORDER if statuses[s]},
+        "misses": misses,
+        "fingerprint": hash(tuple((r.status, r.code) for r in results)) & 0xFFFFFFFF,
+    }
+
+
+# -- workloads -------------------------------------------------------------------------------
+
+
+def code_workload(n: int, seed: int) -> list[Any]:
+    """Code entries as claims carry them: billable codes in the forms people type, repeated
+    the way a claims file repeats its common codes (a few thousand distinct ones)."""
+    from worker.contract import Entry
+    from worker.resolver import get_resolver
+
+    resolver = get_resolver()
+    table = resolver._table(resolver.release_labels()[-1])  # the newest release
+    rng = random.Random(seed)
+    pool = sorted(table.billable)
+    common = rng.sample(pool, 5000)
+    forms = (lambda c: c, lambda c: c.replace(".", ""), lambda c: c.lower(),
+             lambda c: f" {c} ", lambda c: c.replace(".", "").lower())
+    weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(common))]  # Zipf-like
+    picks = rng.choices(common, weights=weights, k=n)
+    dates = [None, dt.date(2025, 3, 1), dt.date(2026, 1, 15)]
+    return [Entry(line_no=i, term=rng.choice(forms)(code), date_of_service=rng.choice(dates))
+            for i, code in enumerate(picks)]
+
+
+def text_workload(n: int, seed: int) -> list[str]:
+    """Distinct free-text terms: titles and inclusion terms as typed (lower case, words
+    dropped or reordered, one typo), never the same string twice."""
+    from worker.resolver import get_resolver
+
+    resolver = get_resolver()
+    index = resolver._index(resolver.release_labels()[-1]).text.index
+    rng = random.Random(seed)
+    keys = sorted(k for k in index.exact if 8 <= len(k) <= 60)
+    seen: set[str] = set()
+    out: list[str] = []
+    while len(out) < n:
+        words = rng.choice(keys).split()
+        change = rng.random()
+        if change < 0.25 and len(words) > 2:
+            del words[rng.randrange(len(words))]
+        elif change < 0.5 and len(words) > 1:
+            rng.shuffle(words)
+        elif change < 0.8:
+            i = rng.randrange(len(words))
+            word = words[i]
+            if len(word) > 4:
+                j = rng.randrange(1, len(word) - 1)
+                words[i] = word[:j] + word[j + 1:]
+        term = " ".join(words)
+        if term not in seen:
+            seen.add(term)
+            out.append(term)
+    return out
+
+
+def per_second(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    """One fresh process: load, accuracy, throughput, peak memory."""
+    from worker.contract import Entry
+    from worker.resolver import get_resolver
+
+    resolver = get_resolver()
+    labels = resolver.release_labels()
+    started = time.perf_counter()
+    load = {label: resolver.load(label) for label in reversed(labels)}
+    load_total = time.perf_counter() - started
+    report: dict[str, Any] = {"load_seconds": load, "load_seconds_all": load_total}
+    report["accuracy"] = accuracy(show_misses=False)
+
+    entries = code_workload(args.code_entries, seed=args.seed)
+    resolver._memo.clear()
+    started = time.perf_counter()
+    for at in range(0, len(entries), CHUNK):
+        resolver.resolve(entries[at:at + CHUNK])
+    report["code_entries_per_s"] = per_second(len(entries), time.perf_counter() - started)
+
+    # All distinct: every code form seen for the first time (the memo cannot help).
+    table = resolver._table(labels[-1])
+    distinct = [Entry(line_no=i, term=c.replace(".", "")) for i, c in enumerate(sorted(table.billable))]
+    resolver._memo.clear()
+    started = time.perf_counter()
+    for at in range(0, len(distinct), CHUNK):
+        resolver.resolve(distinct[at:at + CHUNK])
+    report["distinct_code_entries_per_s"] = per_second(len(distinct), time.perf_counter() - started)
+
+    terms = text_workload(args.text_terms, seed=args.seed)
+    text_entries = [Entry(line_no=i, term=t) for i, t in enumerate(terms)]
+    resolver._memo.clear()
+    started = time.perf_counter()
+    for at in range(0, len(text_entries), CHUNK):
+        results = resolver.resolve(text_entries[at:at + CHUNK])
+    report["text_terms_per_s"] = per_second(len(text_entries), time.perf_counter() - started)
+    del results
+
+    # Repeated free text (a claims file repeats its diagnoses): 20,000 entries over 2,000 terms.
+    rng = random.Random(args.seed)
+    repeated = [Entry(line_no=i, term=rng.choice(terms[:2000])) for i in range(20000)]
+    started = time.perf_counter()
+    for at in range(0, len(repeated), CHUNK):
+        resolver.resolve(repeated[at:at + CHUNK])
+    report["repeated_text_entries_per_s"] = per_second(len(repeated), time.perf_counter() - started)
+    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["releases_loaded"] = resolver.loaded_releases()
+    return report
+
+
+# -- the issue's baseline ----------------------------------------------------------------------
+
+
+def fts5_baseline() -> dict[str, Any]:
+    """SQLite FTS5 bm25 over the newest release's billable titles and terms, top-1 per term."""
+    import sqlite3
+
+    from evalset import load_eval
+
+    from worker.resolver import get_resolver
+    from worker.resolver.normalize import text_key
+
+    resolver = get_resolver()
+    label = resolver.release_labels()[-1]
+    index = resolver._index(label)
+    table = index.table
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(code UNINDEXED, text)")
+    rows = [(code, text) for text, hits in index.text.index.exact.items()
+            for code, _ in hits if code in table.billable]
+    conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    per: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    started = time.perf_counter()
+    asked = 0
+    for row in load_eval():
+        if row.category not in ("colloquial", "abbreviation", "misspelling") or row.expects_status:
+            continue
+        words = text_key(row.input).split()
+        query = " OR ".join(f'"{w}"' for w in words)
+        hit = conn.execute("SELECT code FROM t WHERE t MATCH ? ORDER BY bm25(t) LIMIT 1",
+                           (query,)).fetchone() if words else None
+        asked += 1
+        per[row.category][0] += 1
+        per[row.category][1] += bool(hit and hit[0] in row.accepted)
+    seconds = time.perf_counter() - started
+    return {"top1": {k: round(v[1] / v[0], 4) for k, v in per.items()},
+            "ms_per_term": round(1000 * seconds / max(asked, 1), 2)}
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--code-entries", type=int, default=400_000)
+    parser.add_argument("--text-terms", type=int, default=6_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--accuracy", action="store_true", help="accuracy only, misses listed")
+    parser.add_argument("--baseline", action="store_true", help="also run the FTS5 bm25 baseline")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        print(json.dumps(child(args)))
+        return 0
+    if args.accuracy:
+        report = accuracy(show_misses=True)
+        for line in report.pop("misses"):
+            print(line)
+        print_accuracy(report)
+        return 0
+
+    runs = []
+    for n in range(args.runs):
+        command = [sys.executable, __file__, "--child", "--code-entries", str(args.code_entries),
+                   "--text-terms", str(args.text_terms), "--seed", str(args.seed + n)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(done.stderr, file=sys.stderr)
+            return 1
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"run {n + 1}/{args.runs} done", file=sys.stderr)
+    fingerprints = {r["accuracy"]["fingerprint"] for r in runs}
+    summary = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "runs": len(runs),
+        "accuracy": {k: v for k, v in runs[0]["accuracy"].items() if k != "misses"},
+        "deterministic_across_runs": len(fingerprints) == 1,
+        "median": {
+            key: median([r[key] for r in runs]) for key in (
+                "code_entries_per_s", "distinct_code_entries_per_s", "text_terms_per_s",
+                "repeated_text_entries_per_s", "load_seconds_all", "peak_rss_mb")
+        },
+        "median_load_seconds": {
+            label: median([r["load_seconds"][label] for r in runs]) for label in runs[0]["load_seconds"]
+        },
+        "all_runs": runs,
+    }
+    if args.baseline:
+        summary["baseline_fts5_bm25"] = fts5_baseline()
+    print_accuracy(summary["accuracy"])
+    print_speed(summary)
+    out_dir = ROOT / "bench" / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"resolver-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(summary, indent=2))
+    print(f"\nwritten {path.relative_to(ROOT)}")
+    return 0
+
+
+def print_accuracy(report: dict[str, Any]) -> None:
+    print(f"\n{'category':<13}{'rows':>6}{'top-1':>8}{'resolved ok':>13}{'precision':>11}   statuses")
+    for category, row in report["categories"].items():
+        precision = "-" if row["precision_resolved"] is None else f"{row['precision_resolved']:.1%}"
+        mix = " ".join(f"{k}={v}" for k, v in row["statuses"].items())
+        print(f"{category:<13}{row['rows']:>6}{row['top1']:>8.1%}{row['resolved_right']:>13.1%}"
+              f"{precision:>11}   {mix}")
+    print(f"precision of resolved: {report['precision_resolved']:.1%} "
+          f"(resolved {report['resolved_share']:.1%} of {report['rows']} rows); "
+          f"statuses: {report['statuses']}")
+
+
+def print_speed(summary: dict[str, Any]) -> None:
+    m = summary["median"]
+    print(f"\nmedians of {summary['runs']} runs (fresh process each, chunks of {CHUNK}):")
+    print(f"  code entries/s (claims-like repetition) {m['code_entries_per_s']:>12,.0f}")
+    print(f"  code entries/s (all distinct)           {m['distinct_code_entries_per_s']:>12,.0f}")
+    print(f"  distinct free-text terms/s              {m['text_terms_per_s']:>12,.0f}")
+    print(f"  repeated free-text entries/s            {m['repeated_text_entries_per_s']:>12,.0f}")
+    loads = ", ".join(f"{k} {v:.2f} s" for k, v in summary["median_load_seconds"].items())
+    print(f"  index load: {loads}; both {m['load_seconds_all']:.2f} s")
+    print(f"  peak RSS, both releases loaded          {m['peak_rss_mb']:>9,.0f} MB")
+    print(f"  deterministic across runs: {summary['deterministic_across_runs']}")
+    if "baseline_fts5_bm25" in summary:
+        b = summary["baseline_fts5_bm25"]
+        print(f"  FTS5 bm25 baseline top-1: {b['top1']} at {b['ms_per_term']} ms/term")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
