@@ -213,8 +213,8 @@ class Resolver:
             searchable = {code for code in table.titles if len(code) < 8}
             text_index = TextIndex(term_rows, searchable=searchable)
             del term_rows
-            matcher = TextMatcher(table, text_index, Speller(text_index.vocabulary),
-                                  self._abbreviations)
+            speller = Speller(text_index.vocabulary, also_known=text_index.idf)
+            matcher = TextMatcher(table, text_index, speller, self._abbreviations)
         index = ReleaseIndex(self._info(label), table, matcher, time.perf_counter() - started)
         self._indexes[label] = index
         log.info("resolver.index_loaded", extra={

@@ -49,6 +49,10 @@ def content_words(key: str, known: Speller | None = None) -> list[str]:
     the vocabulary knows as one are joined (gall stones -> gallstones, heart burn -> heartburn)."""
     seen: dict[str, None] = {}
     raw = words(key)
+    if known is not None:
+        split = [known.split_number(w) if w not in known else None for w in raw]
+        if any(split):
+            raw = [part for w, parts in zip(raw, split, strict=True) for part in (parts or (w,))]
     i = 0
     while i < len(raw):
         word = raw[i]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-# Shorter words are left alone: too many real words lie one edit from a four-letter typo,
+# Shorter words are left alone: too many real words lie one edit from a three-letter typo,
 # and short tokens are mostly abbreviations (handled elsewhere).
-MIN_LENGTH = 5
+MIN_LENGTH = 4
 _CACHE_LIMIT = 100_000
+_WORD_NUMBER = re.compile(r"([a-z]{3,})([0-9]+[a-z]?)")
 
 
 def max_edits(length: int) -> int:
@@ -27,9 +29,11 @@ class Speller:
 
     __slots__ = ("_known", "_rank", "_by_length", "_cache")
 
-    def __init__(self, vocabulary: Iterable[str]) -> None:
-        words = list(vocabulary)  # most frequent first: ties go to the common word
-        self._known = frozenset(words)
+    def __init__(self, vocabulary: Iterable[str], also_known: Iterable[str] = ()) -> None:
+        """`vocabulary`: words to correct towards, most frequent first (ties go to the common
+        word); `also_known`: further words that are no typo (short words, index tokens)."""
+        words = list(vocabulary)
+        self._known = frozenset([*words, *also_known])
         self._rank = {word: rank for rank, word in enumerate(words)}
         self._by_length: dict[int, list[str]] = {}
         for word in words:
@@ -38,6 +42,13 @@ class Speller:
 
     def __contains__(self, word: str) -> bool:
         return word in self._known
+
+    def split_number(self, word: str) -> tuple[str, ...] | None:
+        """type2 -> (type, 2), when the letters are a known word."""
+        match = _WORD_NUMBER.fullmatch(word)
+        if match and match.group(1) in self._known:
+            return match.group(1), match.group(2)
+        return None
 
     def correct(self, word: str) -> tuple[tuple[str, ...], int]:
         """(replacement words, edits); ((), 0) when nothing is close enough."""
@@ -58,7 +69,7 @@ class Speller:
         near = self._nearest(word, 1)
         if near is not None:
             return near
-        for cut in range(3, len(word) - 2):
+        for cut in range(2, len(word) - 1):
             head, tail = word[:cut], word[cut:]
             if head in self._known and tail in self._known:
                 return (head, tail), 1

@@ -17,8 +17,8 @@ from worker.resolver.textindex import KIND_ORDER, TextIndex
 
 # Calibrated on the evaluation set (bench/bench_resolver.py): at or above RESOLVE_AT a fuzzy
 # answer is right often enough to use as is; below REVIEW_AT nothing is plausible.
-RESOLVE_AT = 0.80
-REVIEW_AT = 0.40
+RESOLVE_AT = 0.72
+REVIEW_AT = 0.45
 # Two codes closer than this are a tie a person must break.
 _MARGIN = 0.08
 CONFIDENCE_TITLE = 0.99
