@@ -1,0 +1,70 @@
+"""Shared pieces of the recoding tests: claims files, the CLI, waiting, reading runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.clitools import run_dxcoder
+from tests.conftest import PipelineEnv
+from worker import db
+from worker.models import RecodeRun
+from worker.models import Result as ResultRow
+
+FY2026_DAY = "2025-11-03"
+FY2025_DAY = "2025-03-12"
+
+
+def claims_file(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """A CSV claims file: (term, date of service) per line."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "term", "date_of_service"])
+        for n, (term, day) in enumerate(rows, start=1):
+            writer.writerow([f"CLM{n:06d}", term, day])
+    return path
+
+
+def cli(env: PipelineEnv, *args: str, timeout: float = 300, **settings: object) -> Any:
+    return run_dxcoder(*args, database_url=env.database_url, data_dir=env.tmp_path,
+                       env=env.env(**settings), timeout=timeout)
+
+
+def wait(predicate: Callable[[], bool], timeout: float = 120, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def submit(env: PipelineEnv, path: Path, *extra: str) -> str:
+    result = cli(env, "submit", str(path), "--wait", *extra)
+    assert result.returncode in (0, 1), result.stderr
+    return str(result.stdout.strip())
+
+
+def results(job_id: str) -> dict[int, ResultRow]:
+    with db.session_scope() as session:
+        return {r.line_no: r for r in session.scalars(
+            select(ResultRow).where(ResultRow.job_id == job_id))}
+
+
+def run_row(run_id: str) -> RecodeRun:
+    with db.session_scope() as session:
+        run = session.get(RecodeRun, run_id)
+        assert run is not None
+        return run
+
+
+def report_rows(env: PipelineEnv, run_id: str) -> list[dict[str, str]]:
+    result = cli(env, "recode", "report", run_id)
+    assert result.returncode == 0, result.stderr
+    return list(csv.DictReader(io.StringIO(result.stdout)))
