@@ -74,10 +74,13 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
     """
     ensure_schema()
     _check_redis()
+    started = time.time()
     try:
         submitted = producer.submit(file, enqueue=_enqueue, name=name, release=release,
                                     force=force, **_read_options(fmt, term_column, id_column,
                                                                  dos_column))
+    except KeyboardInterrupt:
+        raise JobError(_interrupted(file, started)) from None
     except DependencyUnavailable as exc:
         raise JobError(f"the job is stored but its chunks could not all be queued ({exc}); "
                        "the reconciler queues them once Redis is back") from None
@@ -98,6 +101,27 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
         status = wait_for(submitted.job_id)
         click.echo(_summary_line(status), err=True)
         sys.exit(0 if status.ok else 1)
+
+
+def _interrupted(file: Path, started: float) -> str:
+    """Say whether a submit cut off by Ctrl-C left a job (staging is one transaction, so either
+    the whole job was committed or nothing was)."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from worker import db
+    from worker.models import Job
+
+    since = dt.datetime.fromtimestamp(started - 1, dt.UTC)
+    with db.session_scope() as session:
+        job_id = session.scalar(select(Job.id).where(Job.source_file == file.name,
+                                                     Job.created_at >= since)
+                                .order_by(Job.created_at.desc()).limit(1))
+    if job_id is None:
+        return f"interrupted while staging {file}; no job was created. Submit it again"
+    return (f"interrupted after job {job_id} was stored; chunks not yet queued are sent by the "
+            f"reconciler (beat) shortly. `dxcoder status {job_id}` shows its progress")
 
 
 def wait_for(job_id: str, poll: float = 0.5) -> jobs.JobStatus:
@@ -200,15 +224,18 @@ def status_command(job_id: str, as_json: bool) -> None:
               help="File to write (default: standard output).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
               show_default=True)
-def results_command(job_id: str, output: Path | None, fmt: str) -> None:
+@click.option("--by-claim", is_flag=True, help="One row per claim (X12: CLM01; else the id "
+              "column): claim_id, lines, statuses, codes, principal_code, flags.")
+def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool) -> None:
     """One row per input line, in input order, streamed (CSV is safe to open in a spreadsheet)."""
     ensure_schema()
+    write = results.write_claim_results if by_claim else results.write_results
     if output is None:
-        results.write_results(job_id, sys.stdout, fmt)
+        write(job_id, sys.stdout, fmt)
         return
     with output.open("w", encoding="utf-8", newline="") as fh:
-        count = results.write_results(job_id, fh, fmt)
-    click.echo(f"{count:,} results -> {output}", err=True)
+        count = write(job_id, fh, fmt)
+    click.echo(f"{count:,} {'claims' if by_claim else 'results'} -> {output}", err=True)
 
 
 @click.command("metrics")
