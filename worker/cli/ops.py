@@ -52,6 +52,12 @@ def exporter_command(port: int | None, address: str) -> None:
     serve(settings, port or settings.exporter_port, address)
 
 
+def celery_program() -> str:
+    """The `celery` installed next to this Python (a venv need not be on PATH), else PATH's."""
+    beside = Path(sys.executable).with_name("celery")
+    return str(beside) if beside.exists() else "celery"
+
+
 def flower_argv(extra: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
     """The `celery -A tasks flower` command line and environment our settings call for.
 
@@ -66,7 +72,7 @@ def flower_argv(extra: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]
                                "DXCODER_FLOWER_PASSWORD may not contain ','")
     state = Path(settings.flower_db or Path(settings.data_dir) / "flower.db")
     state.parent.mkdir(parents=True, exist_ok=True)
-    argv = ["celery", "-A", "tasks", "flower", f"--port={settings.flower_port}",
+    argv = [celery_program(), "-A", "tasks", "flower", f"--port={settings.flower_port}",
             f"--max_tasks={settings.flower_max_tasks}", "--persistent=True", f"--db={state}",
             # Flower takes milliseconds; saving as it goes means a crash loses one interval.
             f"--state_save_interval={settings.flower_state_save_interval * 1000}", *extra]

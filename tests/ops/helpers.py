@@ -1,0 +1,116 @@
+"""Processes and HTTP for the operations tests: Flower, the exporter, start scripts."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.clitools import DXCODER, run_dxcoder
+from tests.conftest import PipelineEnv
+from tests.workers import ROOT
+
+SAMPLE = ROOT / "samples" / "claims.csv"
+
+
+class Service:
+    """A long-running process in its own session (so its children die with it), log in a file."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.argv, self.env, self.log_path = argv, env, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 20) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        else:
+            # The leader is gone; make sure nothing it started outlives it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self._log.close()
+        return self.process.returncode
+
+
+def http_get(url: str, auth: tuple[str, str] | None = None, timeout: float = 10
+             ) -> tuple[int, str]:
+    request = urllib.request.Request(url)
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def http_json(url: str, auth: tuple[str, str] | None = None) -> Any:
+    status, body = http_get(url, auth)
+    assert status == 200, f"GET {url} -> {status}: {body[:300]}"
+    return json.loads(body)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition",
+             service: Service | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (OSError, urllib.error.URLError):
+            value = None
+        if value:
+            return value
+        if service is not None and not service.alive():
+            raise AssertionError(f"{what}: process exited\n{service.log()[-3000:]}")
+        time.sleep(0.3)
+    log = f"\n{service.log()[-3000:]}" if service is not None else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{log}")
+
+
+def cli(env: PipelineEnv, *args: str, timeout: float = 300, **settings: object
+        ) -> subprocess.CompletedProcess[str]:
+    broker = settings.pop("broker_url", None)  # PipelineEnv.env fixes the broker itself
+    environ = env.env(**settings)
+    if broker is not None:
+        environ["DXCODER_BROKER_URL"] = str(broker)
+    return run_dxcoder(*args, database_url=env.database_url, data_dir=env.tmp_path,
+                       env=environ, timeout=timeout)
+
+
+def worker_hostname(worker_name: str) -> str:
+    """Celery's node name for a `-n name@%h` worker started on this machine."""
+    import socket
+
+    return worker_name.replace("%h", socket.gethostname())
+
+
+__all__ = ["DXCODER", "SAMPLE", "Service", "cli", "http_get", "http_json", "wait_for",
+           "worker_hostname"]
