@@ -19,6 +19,7 @@ from worker import breakers
 from worker.errors import DependencyUnavailable
 from worker.logs import log_context
 from worker.recode import apply, runs
+from worker.recode.reconcile import set_sender
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.task")
@@ -42,6 +43,10 @@ def start_and_enqueue(*, trigger: str, **scope: Any) -> runs.Started:
     if started.chunk_ids:
         runs.enqueue(started.chunk_ids, enqueue_recode_chunks)
     return started
+
+
+# The beat reconciler (dxcoder.reconcile) re-sends lost recode chunks through this.
+set_sender(enqueue_recode_chunks)
 
 
 # Planning is idempotent (one running run at a time, a stale one is resumed), so a redelivered

@@ -47,10 +47,14 @@ def lost_chunks(queue_empty: bool, now: dt.datetime | None = None, limit: int = 
 
 def reconcile(enqueue: Callable[[Sequence[int], int], None], queue_length: Callable[[], int]
               ) -> int:
-    """Find lost chunks and send them again; returns how many were sent."""
-    ids = lost_chunks(queue_empty=queue_length() == 0)
+    """Find lost chunks (of jobs and of recoding runs) and send them again; returns how many
+    were sent."""
+    from worker.recode.reconcile import resend_lost
+
+    queue_empty = queue_length() == 0
+    ids = lost_chunks(queue_empty=queue_empty)
     if ids:
         for start in range(0, len(ids), 500):
             enqueue(ids[start:start + 500], 0)
         log.warning("reconcile.resent", extra={"chunks": len(ids)})
-    return len(ids)
+    return len(ids) + resend_lost(queue_empty)
