@@ -65,6 +65,9 @@ class Settings:
     lease_seconds: int = _setting(
         900, "Seconds a queued/running chunk may go untouched before the reconciler re-enqueues it."
     )
+    lease_margin: int = _setting(
+        30, "Seconds past the hard time limit before a running chunk counts as abandoned."
+    )
     reconcile_interval: int = _setting(60, "Seconds between reconciler runs on beat.")
     recode_crontab: str = _setting("0 2 * * *", "Crontab (m h dom mon dow) of the nightly recoding run.")
     inbox_dir: str = _setting("", "Watched drop-off directory polled by beat; empty = no inbox polling.")
@@ -77,6 +80,9 @@ class Settings:
     log_file: str = _setting("", "Optional log file, rotated at LOG_MAX_BYTES x LOG_BACKUP_COUNT.")
     log_max_bytes: int = _setting(10 * 1024 * 1024, "Size in bytes at which the log file rotates.")
     log_backup_count: int = _setting(5, "Rotated log files kept.")
+    worker_concurrency: int = _setting(
+        0, "Prefork processes per worker (deploy/start-worker.sh passes -c); 0 = one per core."
+    )
     flower_port: int = _setting(5555, "Port Flower (`dxcoder flower`) listens on.")
     flower_user: str = _setting("", "Flower basic-auth user; Flower refuses to start without one.")
     flower_password: str = _setting("", "Flower basic-auth password.", secret=True)
