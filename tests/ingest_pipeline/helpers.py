@@ -25,8 +25,13 @@ SAMPLE = ROOT / "samples" / "claims.csv"
 
 def cli(env: PipelineEnv, *args: str, timeout: float = 300, **settings: object
         ) -> subprocess.CompletedProcess[str]:
+    """The installed `dxcoder` on the pipeline's database and queue; settings override its env
+    (database_url and broker_url included)."""
+    fixed = {k: settings.pop(k) for k in ("database_url", "broker_url") if k in settings}
+    environ = env.env(**settings)
+    environ.update({f"DXCODER_{k.upper()}": str(v) for k, v in fixed.items()})
     return run_dxcoder(*args, database_url=env.database_url, data_dir=env.tmp_path,
-                       env=env.env(**settings), timeout=timeout)
+                       env=environ, timeout=timeout)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 120, what: str = "condition"

@@ -1,0 +1,107 @@
+"""Nothing half-submitted: a submit cut off by Ctrl-C, a Redis or a PostgreSQL outage leaves no
+job (or a job the reconciler completes), and the CLI says which."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.clitools import DXCODER
+from tests.conftest import PipelineEnv
+from tests.ingest_pipeline.helpers import SAMPLE, cli, job_count, staged_line_count
+from tests.servers import ThrowawayPostgres, ThrowawayRedis
+from worker import db
+
+
+@pytest.fixture
+def stopped_redis() -> Iterator[str]:
+    server = ThrowawayRedis().start()
+    url = server.url
+    server.stop()
+    yield url
+    server.destroy()
+
+
+def test_redis_down_before_submit_creates_no_job(pipeline: PipelineEnv, stopped_redis: str
+                                                 ) -> None:
+    done = cli(pipeline, "submit", str(SAMPLE), broker_url=stopped_redis, timeout=120)
+    assert done.returncode == 1, done.stderr
+    # The last line is the error (the breaker may log its fallback to local state above it).
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith("dxcoder: error: cannot reach Redis at redis://127.0.0.1:")
+    assert "no job was created" in message and "Traceback" not in done.stderr
+    assert job_count() == 0 and staged_line_count() == 0
+
+
+def _big_csv(path: Path, lines: int) -> Path:
+    with path.open("w") as fh:
+        fh.write("id,term,date_of_service,payer\n")
+        for n in range(lines):
+            fh.write(f"C{n:09d},E11.9,2025-03-01,AETNA\n")
+    return path
+
+
+def _staging_started(database_url: str) -> bool:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE :copy"), {"copy": "COPY input_line%"}).scalar())
+    finally:
+        engine.dispose()
+
+
+def test_ctrl_c_mid_staging_leaves_no_job(pipeline: PipelineEnv, tmp_path: Path) -> None:
+    big = _big_csv(tmp_path / "big.csv", 1_500_000)
+    process = subprocess.Popen([DXCODER, "submit", str(big)], env=pipeline.env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not _staging_started(pipeline.database_url):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "staging never started"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, (out, err)
+    assert out == ""  # no job id was printed
+    assert "interrupted while staging" in err and "no job was created" in err
+    assert job_count() == 0 and staged_line_count() == 0
+
+
+@pytest.fixture
+def stopped_postgres(tmp_path: Path) -> Iterator[str]:
+    server = ThrowawayPostgres().init()
+    url = server.url.rsplit("/", 1)[0] + "/dx"
+    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE dx")
+    admin.dispose()
+    server.stop()
+    yield url
+    server.destroy()
+
+
+def test_postgres_down_fails_with_a_clear_message(pipeline: PipelineEnv, stopped_postgres: str,
+                                                  tmp_path: Path) -> None:
+    db.dispose()
+    done = cli(pipeline, "submit", str(SAMPLE), database_url=stopped_postgres, timeout=120)
+    assert done.returncode == 1, done.stderr
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert message.startswith("dxcoder: error: cannot use the database at ")
+    assert "check DXCODER_DATABASE_URL and that the server is running" in message
+    run = cli(pipeline, "run", str(SAMPLE), "-o", str(tmp_path / "out.csv"), "--quiet",
+              database_url=stopped_postgres, timeout=120)
+    assert run.returncode == 1 and "cannot use the database" in run.stderr
+    assert not (tmp_path / "out.csv").exists()
