@@ -171,3 +171,45 @@ def test_run_report_json_and_busy(pipeline: PipelineEnv, tmp_path: Path) -> None
     assert data["status"] == "running" and data["chunks"] == 1
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(RecodeRun)) == 1
+
+
+def test_new_synonyms_recheck_unresolved_lines_only(pipeline: PipelineEnv, tmp_path: Path
+                                                    ) -> None:
+    from sqlalchemy import update
+
+    from worker.models import CodeSetRelease, DataVersion, Term, utcnow
+
+    pipeline.start_worker()
+    term = "Qworble renal insufficiency"
+    rows = [(term, FY2026_DAY), ("E11.9", FY2026_DAY)]
+    job_id = submit(pipeline, claims_file(tmp_path / "syn.csv", rows))
+    before = results(job_id)
+    assert before[1].status in ("no_match", "needs_review")
+    with db.session_scope() as session:
+        fy2026 = session.scalar(select(CodeSetRelease.id).where(CodeSetRelease.label == "FY2026"))
+        session.add(Term(release_id=fy2026, code="N18.9", text=term, kind="synonym"))
+        session.execute(update(DataVersion).where(DataVersion.name == "synonyms")
+                        .values(checksum="curated-update", loaded_at=utcnow()))
+    run_id = _run(pipeline)
+    assert run_row(run_id).counts["checked"] == 1  # type: ignore[index]
+    changes = report_rows(pipeline, run_id)
+    assert [(r["line_no"], r["change"], r["new_code"], r["new_method"]) for r in changes] == [
+        ("1", "newly_resolved", "N18.9", "synonym")]
+    assert results(job_id)[2].resolved_at == before[2].resolved_at
+
+
+def test_scope_by_job_and_date(pipeline: PipelineEnv, tmp_path: Path) -> None:
+    import datetime as dt
+
+    pipeline.start_worker()
+    first = _pinned_job(pipeline, tmp_path)
+    other = submit(pipeline, claims_file(tmp_path / "other.csv", [("G35", FY2026_DAY)]),
+                   "--release", "FY2025")
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    assert run_row(_run(pipeline, "--since", tomorrow)).counts["checked"] == 0  # type: ignore[index]
+    only = _run(pipeline, "--job", other)
+    assert {r["job_id"] for r in report_rows(pipeline, only)} == {other}
+    rest = _run(pipeline, "--since", dt.date.today().isoformat())
+    assert {r["job_id"] for r in report_rows(pipeline, rest)} == {first}
+    bad = cli(pipeline, "recode", "run", "--since", "yesterday")
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr

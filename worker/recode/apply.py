@@ -83,12 +83,14 @@ def claim(session: Session, chunk_id: int) -> Claim | None:
 def read_candidates(session: Session, c: Claim) -> list[Entry]:
     """The range's stored lines that must be re-checked, as entries to resolve."""
     changes = selection.read_changes(session)
-    query = (select(*selection.LINE_COLUMNS, InputLine.entry_id, InputLine.system)
-             .join(InputLine, and_(InputLine.job_id == ResultRow.job_id,
-                                   InputLine.line_no == ResultRow.line_no))
-             .where(ResultRow.job_id == c.job_id,
-                    ResultRow.line_no.between(c.first_line, c.last_line))
-             .order_by(ResultRow.line_no))
+    # The planner's SQL prefilter again: a range may span many lines that are no candidates.
+    query = selection.prefilter(
+        select(*selection.LINE_COLUMNS, InputLine.entry_id, InputLine.system)
+        .join(InputLine, and_(InputLine.job_id == ResultRow.job_id,
+                              InputLine.line_no == ResultRow.line_no))
+        .where(ResultRow.job_id == c.job_id,
+               ResultRow.line_no.between(c.first_line, c.last_line)), changes
+    ).order_by(ResultRow.line_no)
     entries = []
     for _job, line_no, status, code_set, dos, term, resolved_at, entry_id, system in \
             session.execute(query):

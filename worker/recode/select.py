@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -85,11 +85,14 @@ def read_changes(session: Session) -> Changes:
                    aware(loaded) if loaded is not None else None)
 
 
+# Any select of stored lines; a TypeVar keeps each caller's column types through prefilter.
+SelectT = TypeVar("SelectT", bound=Select)
+
 LINE_COLUMNS = (ResultRow.job_id, ResultRow.line_no, ResultRow.status, ResultRow.code_set,
                 InputLine.date_of_service, InputLine.term, ResultRow.resolved_at)
 
 
-def prefilter(query: Select[Any], changes: Changes) -> Select[Any]:
+def prefilter(query: SelectT, changes: Changes) -> SelectT:
     """A cheap SQL superset of the candidates; `Changes.reason` decides exactly in Python."""
     newest = changes.releases[-1].label if changes.releases else ""
     older = [r.label for r in changes.releases if r.label != newest]
@@ -100,7 +103,7 @@ def prefilter(query: Select[Any], changes: Changes) -> Select[Any]:
             ResultRow.resolved_at < changes.newest_change))
 
 
-def scoped_lines(job_id: str | None, since: dt.date | None) -> Select[Any]:
+def scoped_lines(job_id: str | None, since: dt.date | None) -> Select:
     """Stored lines (result joined with its input line) of one job or jobs created since a date."""
     query = (select(*LINE_COLUMNS)
              .join(InputLine, and_(InputLine.job_id == ResultRow.job_id,
