@@ -41,7 +41,8 @@ def default_rank(title: str) -> int:
 class CodeTable:
     """Every code of a release; headers know their billable descendants, default first."""
 
-    __slots__ = ("label", "titles", "billable", "children", "_descendants", "_default")
+    __slots__ = ("label", "titles", "billable", "children", "_descendants", "_default", "_core",
+                 "_rank")
 
     def __init__(self, label: str, rows: Iterable[tuple[str, str, bool, str | None]]) -> None:
         self.label = label
@@ -58,6 +59,8 @@ class CodeTable:
             kids.sort()
         self._descendants: dict[str, tuple[str, ...]] = {}
         self._default: dict[str, str | None] = {}
+        self._core: dict[str, frozenset[str]] = {}
+        self._rank: dict[str, int] = {}
 
     def __contains__(self, code: str) -> bool:
         return code in self.titles
@@ -75,7 +78,7 @@ class CodeTable:
         while stack:
             child, depth = stack.pop()
             if child in self.billable:
-                found.append((default_rank(self.titles[child]), depth, child))
+                found.append((self.rank(child), depth, child))
             stack.extend((grandchild, depth + 1) for grandchild in self.children.get(child, ()))
         ordered = tuple(code for _, _, code in sorted(found))
         self._descendants[code] = ordered
@@ -113,9 +116,9 @@ class CodeTable:
         kids = self.children.get(parent, ())
         if not kids:
             return None
-        words = _core_words(self.titles[parent])
-        plain = [k for k in kids if _core_words(self.titles[k]) <= words]
-        ranks = {k: default_rank(self.titles[k]) for k in kids}
+        words = self.core_words(parent)
+        plain = [k for k in kids if self.core_words(k) <= words]
+        ranks = {k: self.rank(k) for k in kids}
         for group in (
             plain,
             [k for k in plain if ranks[k] == 0],
@@ -127,6 +130,19 @@ class CodeTable:
             if len(group) == 1:
                 return group[0]
         return None
+
+    def core_words(self, code: str) -> frozenset[str]:
+        found = self._core.get(code)
+        if found is None:
+            found = self._core[code] = frozenset(_core_words(self.titles[code]))
+        return found
+
+    def rank(self, code: str) -> int:
+        """default_rank of the code's title, remembered."""
+        found = self._rank.get(code)
+        if found is None:
+            found = self._rank[code] = default_rank(self.titles.get(code, ""))
+        return found
 
     def nearest_ancestor(self, code: str) -> str | None:
         """The longest prefix of `code` that is a code of this release (placeholder X skipped)."""

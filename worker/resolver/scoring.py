@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import heapq
 
-from worker.resolver.hierarchy import CodeTable, default_rank
+import numpy as np
+
+from worker.resolver.hierarchy import CodeTable
 from worker.resolver.normalize import NONESSENTIAL, STOPWORDS, stem, words
 from worker.resolver.spelling import Speller
 from worker.resolver.textindex import TextIndex
@@ -17,9 +18,10 @@ CORRECTION_FACTOR = {0: 1.0, 1: 0.9, 2: 0.8, 3: 0.7}
 BETA2 = 4.0
 # Nonessential words of a term the input does not name count this much against it.
 OPTIONAL_COST = 0.1
-# Documents scored in full per query; the rest are pruned on their matched weight first.
-_PRUNE_TO = 3000
+# Best documents looked at per query (they collapse to fewer codes), and the codes kept:
+# the answer, its runner-up and the alternatives.
 _TOP = 40
+_CODES = 8
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,50 +108,70 @@ def score(query: Query, index: TextIndex, table: CodeTable) -> list[Candidate]:
     Precision: how much of the term's essential words the input names. Word order, stop
     words and punctuation do not count; missing words cost their weight.
     """
-    accumulated: dict[int, float] = {}
-    optional: dict[int, float] = {}
-    get = accumulated.get
-    for token, weight in sorted(query.tokens, key=lambda tw: index.df(tw[0])):
-        for doc in index.essential.get(token, ()):
-            accumulated[doc] = get(doc, 0.0) + weight
+    token_id = index.token_id
+    essential_docs: list[np.ndarray] = []
+    essential_weights: list[float] = []
+    optional_docs: list[np.ndarray] = []
+    optional_weights: list[float] = []
     for token, weight in query.tokens:
-        posting = index.optional.get(token)
-        if posting:
-            oget = optional.get
-            for doc in posting:
-                optional[doc] = oget(doc, 0.0) + weight
-    if not accumulated:
+        tid = token_id[token]
+        docs = index.essential.get(tid)
+        if len(docs):
+            essential_docs.append(docs)
+            essential_weights.append(weight)
+        docs = index.optional.get(tid)
+        if len(docs):
+            optional_docs.append(docs)
+            optional_weights.append(weight)
+    if not essential_docs:
         return []
-    docs = accumulated.keys()
-    if len(accumulated) > _PRUNE_TO:
-        docs = heapq.nlargest(_PRUNE_TO, accumulated, key=get)  # type: ignore[assignment,arg-type]
-    total = query.total
-    doc_weight = index.doc_weight
-    scored = []
-    oget = optional.get
-    doc_optional = index.doc_optional_weight
-    for doc in docs:
-        essential = accumulated[doc]
-        matched_optional = oget(doc, 0.0)
-        recall = (essential + matched_optional) / total
-        if recall > 1.0:
-            recall = 1.0
-        precision = essential / (doc_weight[doc] +
-                                 OPTIONAL_COST * max(0.0, doc_optional[doc] - matched_optional))
-        scored.append(((1 + BETA2) * precision * recall / (BETA2 * precision + recall), doc))
-    best = heapq.nlargest(_TOP, scored)
+    # Sparse sums: the documents holding an essential word of the input, sorted, and the
+    # weight each matched (work in proportion to the postings, not to the index size).
+    all_docs = np.concatenate(essential_docs) if len(essential_docs) > 1 else essential_docs[0]
+    weights = np.repeat(essential_weights, [len(d) for d in essential_docs])
+    found, inverse = np.unique(all_docs, return_inverse=True)
+    matched = np.bincount(inverse, weights)
+    optional_sum = 0.0
+    if optional_docs:
+        docs = np.concatenate(optional_docs)
+        at = np.searchsorted(found, docs)
+        hit = at < len(found)
+        hit[hit] = found[at[hit]] == docs[hit]
+        if hit.any():
+            weights = np.repeat(optional_weights, [len(d) for d in optional_docs])
+            optional_sum = np.bincount(at[hit], weights[hit], minlength=len(found))
+    recall = np.minimum((matched + optional_sum) / query.total, 1.0)
+    unmatched = np.maximum(index.doc_optional_weight[found] - optional_sum, 0.0)
+    precision = matched / (index.doc_weight[found] + OPTIONAL_COST * unmatched)
+    value = (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
+    if len(found) > _TOP:
+        keep = np.argpartition(-value, _TOP - 1)[:_TOP]
+        found, value = found[keep], value[keep]
+    order = np.lexsort((found, -value))  # best first; equal scores: the shorter term first
+    return _by_code(value[order].tolist(), found[order].tolist(), query, index, table)
+
+
+def _by_code(values: list[float], docs: list[int], query: Query, index: TextIndex,
+             table: CodeTable) -> list[Candidate]:
+    """Documents to codes (a category to its default code), best document per code, until
+    enough codes are found for a decision and its alternatives."""
     by_code: dict[str, Candidate] = {}
     doc_code, doc_kind = index.doc_code, index.doc_kind
-    for value, doc in best:
+    billable = table.billable
+    last = -1.0
+    for points, doc in zip(values, docs, strict=True):
+        if len(by_code) >= _CODES and points < last:
+            break
+        last = points
         term_code = doc_code[doc]
-        final = table.default_code(term_code)
+        final = term_code if term_code in billable else table.default_code(term_code)
         code = final or term_code
         kind = doc_kind[doc]
         known = by_code.get(code)
-        if known is not None and (known.score > value or
-                                  (known.score == value and known.kind <= kind)):
+        if known is not None and (known.score > points or
+                                  (known.score == points and known.kind <= kind)):
             continue
-        perfect = value >= 0.9999 and not query.corrected
-        by_code[code] = Candidate(value, code, term_code, kind, final is not None, perfect)
+        perfect = points >= 0.9999 and not query.corrected
+        by_code[code] = Candidate(points, code, term_code, kind, final is not None, perfect)
     return sorted(by_code.values(), key=lambda c: (-round(c.score, 6), not c.billable, c.kind,
-                                                   default_rank(table.title(c.code)), c.code))
+                                                   table.rank(c.code), c.code))

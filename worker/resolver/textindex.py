@@ -6,6 +6,8 @@ import math
 import sys
 from collections.abc import Iterable
 
+import numpy as np
+
 from worker.resolver.normalize import split_term, text_key
 
 # Cascade order of the exact stages (issue 3): titles, inclusion terms, short titles, synonyms.
@@ -21,21 +23,13 @@ class TextIndex:
     query is scored on how much of the term it covers and how much of itself the term explains.
     """
 
-    __slots__ = ("exact", "doc_code", "doc_kind", "doc_weight", "doc_optional_weight", "doc_size",
-                 "essential", "optional", "idf", "max_idf", "vocabulary")
+    __slots__ = ("exact", "doc_code", "doc_kind", "doc_weight", "doc_optional_weight",
+                 "token_id", "essential", "optional", "df", "idf", "max_idf", "vocabulary")
 
     def __init__(self, terms: Iterable[tuple[str, str, str]], *, searchable: set[str]) -> None:
         """`terms` are (code, kind, text); only codes in `searchable` get token documents."""
         exact: dict[str, list[tuple[str, str]]] = {}
-        self.doc_code: list[str] = []
-        self.doc_kind: list[int] = []
-        self.doc_weight: list[float] = []  # sum of IDF of the essential tokens
-        self.doc_size: list[int] = []  # number of essential tokens
-        essential: dict[str, list[int]] = {}
-        optional: dict[str, list[int]] = {}
-        seen: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}
-        doc_tokens: list[tuple[str, ...]] = []
-        doc_optional: list[tuple[str, ...]] = []
+        docs: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}  # -> kind rank
         surface: dict[str, int] = {}
         for code, kind, text in terms:
             key = text_key(text)
@@ -58,47 +52,67 @@ class TextIndex:
                 for word in key.split():
                     if len(word) >= 4 and word.isalpha():
                         surface[word] = surface.get(word, 0) + 1
-            ess_t, opt_t = tuple(dict.fromkeys(ess)), tuple(dict.fromkeys(t for t in opt if t not in ess))
-            signature = (code, tuple(sorted(ess_t)), tuple(sorted(opt_t)))
+            ess_t = tuple(sorted(set(ess)))
+            opt_t = tuple(sorted(set(opt) - set(ess)))
+            signature = (sys.intern(code), ess_t, opt_t)
             rank = KIND_RANK.get(kind, len(KIND_ORDER))
-            known = seen.get(signature)
-            if known is not None:
-                self.doc_kind[known] = min(self.doc_kind[known], rank)
-                continue
-            doc = len(self.doc_code)
-            seen[signature] = doc
-            self.doc_code.append(code)
-            self.doc_kind.append(rank)
-            self.doc_size.append(len(ess_t))
-            doc_tokens.append(ess_t)
-            doc_optional.append(opt_t)
-            for token in ess_t:
-                essential.setdefault(token, []).append(doc)
-            for token in opt_t:
-                optional.setdefault(token, []).append(doc)
+            docs[signature] = min(rank, docs.get(signature, rank))
         # Keys are interned so releases that share a term share its string; a tuple of
         # (code, kind) pairs costs a third of a list of tuples.
         self.exact: dict[str, tuple[tuple[str, str], ...]] = {
             sys.intern(key): tuple(found) for key, found in exact.items()}
         del exact
-        total = len(self.doc_code) or 1
-        df: dict[str, int] = {t: len(p) for t, p in essential.items()}
-        for token, posting in optional.items():
-            df[token] = df.get(token, 0) + len(posting)
+        df: dict[str, int] = {}
+        for _, ess_t, opt_t in docs:
+            for token in ess_t + opt_t:
+                df[token] = df.get(token, 0) + 1
+        total = len(docs) or 1
         # Smoothed IDF: a word in every term still counts a little; a rare word counts most.
         self.idf: dict[str, float] = {t: math.log((total + 1) / (n + 0.5)) + 1.0 for t, n in df.items()}
         idf = self.idf
         self.max_idf = max(idf.values(), default=1.0)
-        self.doc_weight = [sum(idf[t] for t in tokens) for tokens in doc_tokens]
-        self.doc_optional_weight = [sum(idf[t] for t in tokens) for tokens in doc_optional]
-        self.essential = {t: tuple(p) for t, p in essential.items()}
-        self.optional = {t: tuple(p) for t, p in optional.items()}
+
+        def weight(tokens: tuple[str, ...]) -> float:
+            return sum(idf[t] for t in tokens)
+
+        # Documents are numbered shortest first: among documents that score alike, the lower
+        # number is the tighter term (the scoring's tie-break).
+        ordered = sorted(docs.items(), key=lambda item: (weight(item[0][1]), item[0]))
+        self.doc_code = [code for (code, _, _), _ in ordered]
+        self.doc_kind = [rank for _, rank in ordered]
+        self.doc_weight = np.array([weight(ess_t) for (_, ess_t, _), _ in ordered])
+        self.doc_optional_weight = np.array([weight(opt_t) for (_, _, opt_t), _ in ordered])
+        # Postings in compressed rows (numpy): token id -> slice of document numbers. A query
+        # adds its words' weights with one bincount instead of a Python loop per posting.
+        self.token_id = {token: n for n, token in enumerate(sorted(df))}
+        self.essential = _Postings(len(self.token_id), self.token_id,
+                                   ((doc, ess_t) for doc, ((_, ess_t, _), _) in enumerate(ordered)))
+        self.optional = _Postings(len(self.token_id), self.token_id,
+                                  ((doc, opt_t) for doc, ((_, _, opt_t), _) in enumerate(ordered)))
+        self.df = df
         # Words as written in titles, inclusion terms and synonyms, for spelling correction,
         # most frequent first so ties go to common words.
         self.vocabulary = sorted(surface, key=lambda w: (-surface[w], w))
 
-    def df(self, token: str) -> int:
-        return len(self.essential.get(token, ())) + len(self.optional.get(token, ()))
+
+class _Postings:
+    """Document numbers per token id, concatenated, with row offsets (CSR)."""
+
+    __slots__ = ("offsets", "documents")
+
+    def __init__(self, tokens: int, token_id: dict[str, int],
+                 rows: Iterable[tuple[int, tuple[str, ...]]]) -> None:
+        per_token: list[list[int]] = [[] for _ in range(tokens)]
+        for doc, row_tokens in rows:
+            for token in row_tokens:
+                per_token[token_id[token]].append(doc)
+        self.offsets = np.zeros(tokens + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in per_token], out=self.offsets[1:])
+        self.documents = np.fromiter((doc for p in per_token for doc in p), dtype=np.int32,
+                                     count=int(self.offsets[-1]))
+
+    def get(self, token: int) -> np.ndarray:
+        return self.documents[self.offsets[token]:self.offsets[token + 1]]
 
 
 def _add_exact(exact: dict[str, list[tuple[str, str]]], key: str, code: str, kind: str) -> None:
