@@ -54,6 +54,12 @@ ensure_redis() {
   redis_up || { log "Redis did not come up on 127.0.0.1:$REDIS_PORT"; exit 1; }
 }
 
+# Headless Chromium for the Flower dashboard test (tests/ops/test_flower.py).
+ensure_chromium() {
+  command -v chromium >/dev/null || apt_install chromium
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium
 log "PostgreSQL and Redis are up"
