@@ -109,11 +109,15 @@ def code_workload(n: int, seed: int) -> list[Any]:
     common = rng.sample(pool, 5000)
     forms = (lambda c: c, lambda c: c.replace(".", ""), lambda c: c.lower(),
              lambda c: f" {c} ", lambda c: c.replace(".", "").lower())
-    weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(common))]  # Zipf-like
-    picks = rng.choices(common, weights=weights, k=n)
-    dates = [None, dt.date(2025, 3, 1), dt.date(2026, 1, 15)]
-    return [Entry(line_no=i, term=rng.choice(forms)(code), date_of_service=rng.choice(dates))
-            for i, code in enumerate(picks)]
+    # Each code comes in the form its claims system writes it (two systems, two forms).
+    typed = {code: (rng.choice(forms)(code), rng.choice(forms)(code)) for code in common}
+    weights = [1.0 / (rank + 1) for rank in range(len(common))]  # Zipf: a few codes dominate
+    picks = [rng.choice(typed[code]) for code in rng.choices(common, weights=weights, k=n)]
+    # Dates of service as claims carry them: one a day over FY2025 and FY2026, some missing.
+    first = dt.date(2024, 10, 1)
+    dates = [None, *(first + dt.timedelta(days=n) for n in range(730))]
+    return [Entry(line_no=i, term=term, date_of_service=rng.choice(dates))
+            for i, term in enumerate(picks)]
 
 
 def text_workload(n: int, seed: int) -> list[str]:

@@ -82,7 +82,7 @@ class Resolver:
     def __init__(self, sessions: SessionFactory = db.session_scope) -> None:
         self._sessions = sessions
         self._lock = threading.RLock()
-        self._stamp: object = None
+        self._stamp: tuple[Any, ...] | None = None
         self._releases: list[ReleaseInfo] = []
         self._starts: list[dt.date] = []
         self._tables: dict[str, CodeTable] = {}
@@ -90,58 +90,70 @@ class Resolver:
         self._gems: dict[str, tuple[GemTarget, ...]] | None = None
         self._overrides: dict[str, str] = {}
         self._abbreviations: dict[str, loading.Abbreviation] = {}
-        self._memo: collections.OrderedDict[tuple[Any, ...], Outcome] = collections.OrderedDict()
+        self._memo: collections.OrderedDict[tuple[Any, ...], tuple[Any, ...]] = \
+            collections.OrderedDict()
         self._by_date: dict[dt.date | None, tuple[str, int]] = {}
 
     # -- public --------------------------------------------------------------------------
 
     def resolve(self, entries: Sequence[Entry], *, release: str | None = None) -> list[Result]:
         """One Result per entry, in input order. `release` pins a label; otherwise each entry
-        uses the release in force on its date of service (no date: the newest)."""
+        uses the release in force on its date of service (no date: the newest).
+
+        Each distinct (term, system, date) is resolved once per call and remembered per
+        process; the per-entry work is a tuple, a dictionary lookup and the Result itself.
+        """
         with self._lock:
             self.refresh()
             if release is not None and release not in {r.label for r in self._releases}:
                 known = ", ".join(r.label for r in self._releases) or "none"
                 raise NoReleaseError(f"no code-set release {release!r} is loaded (loaded: {known})")
-            batch: dict[tuple[Any, ...], Outcome] = {}
-            keys = []
-            by_date = self._by_date
-            pinned = (release, _NOTE_NONE) if release is not None else None
-            for entry in entries:
-                label, note = pinned or by_date.get(entry.date_of_service) or \
-                    self._release_for(entry.date_of_service)
-                key = (entry.term, entry.system, label, note)
-                keys.append(key)
-                if key not in batch:
-                    batch[key] = None  # type: ignore[assignment]
-            self._resolve_distinct(batch)
-            results = []
-            append = results.append
-            for entry, key in zip(entries, keys, strict=True):
-                found = batch[key]
-                append(Result(entry.line_no, entry.id, entry.term, found.status, found.code,
-                              found.description, found.method, found.confidence,
-                              "" if found.status in (INVALID_INPUT, ERROR) else key[2],
-                              found.alternatives, found.message))
-            return results
+            try:
+                if release is None:
+                    in_force = self._by_date.get
+                    release_for = self._release_for
+                    keys = [(e.term, e.system, in_force(e.date_of_service) or
+                             release_for(e.date_of_service)) for e in entries]
+                else:
+                    pinned = (release, _NOTE_NONE)
+                    keys = [(e.term, e.system, pinned) for e in entries]
+                distinct: dict[tuple[Any, ...], tuple[Any, ...]] = dict.fromkeys(keys)  # type: ignore[arg-type]
+            except TypeError:  # an unhashable term or system: such entries are refused below
+                keys = [self._safe_key(e, release) for e in entries]
+                distinct = dict.fromkeys(keys)  # type: ignore[arg-type]
+            for key in distinct:
+                label, note = key[2]
+                distinct[key] = self._fields(key[0], key[1], label, note)
+            return [Result(e.line_no, e.id, e.term, *distinct[key])
+                    for e, key in zip(entries, keys, strict=True)]
+
+    def _safe_key(self, entry: Entry, release: str | None) -> tuple[Any, ...]:
+        term = entry.term if isinstance(entry.term, str) else None
+        system = entry.system if isinstance(entry.system, str) else None
+        if release is not None:
+            return (term, system, (release, _NOTE_NONE))
+        return (term, system, self._release_for(entry.date_of_service))
 
     def refresh(self) -> None:
         """Compare the database's stamp with the loaded one; drop whatever changed."""
         with self._lock, self._sessions() as session:
-            overrides, versions, release_rows = loading.stamp(session)
-            stamp = (overrides, dict(versions), release_rows, loading.file_stamp())
-            old = self._stamp if isinstance(self._stamp, tuple) else (None, {}, None, None)
-            if stamp == old:
+            rows = loading.stamp(session)
+            stamp = (rows, loading.file_stamp())
+            if stamp == self._stamp:
                 return
+            old_rows = dict((n, (a, b)) for n, a, b in self._stamp[0]) if self._stamp else {}
+            new_rows = {n: (a, b) for n, a, b in rows}
             self._overrides = loading.overrides(session)
-            if (old[2], old[1].get("synonyms"), old[3]) != (release_rows, stamp[1].get("synonyms"),
-                                                            stamp[3]):
+            releases_changed = {n: v for n, v in old_rows.items() if n.startswith("release:")} != \
+                {n: v for n, v in new_rows.items() if n.startswith("release:")}
+            if (releases_changed or old_rows.get("data:synonyms") != new_rows.get("data:synonyms")
+                    or self._stamp is None or self._stamp[1] != stamp[1]):
                 self._releases = loading.releases(session)
                 self._starts = [r.effective_from for r in self._releases]
                 self._tables.clear()
                 self._indexes.clear()
                 self._abbreviations = loading.abbreviations()
-            if old[1].get("gem") != stamp[1].get("gem"):
+            if old_rows.get("data:gem") != new_rows.get("data:gem"):
                 self._gems = None
             self._memo.clear()
             self._by_date.clear()
@@ -230,32 +242,32 @@ class Resolver:
 
     # -- resolving -------------------------------------------------------------------------
 
-    def _resolve_distinct(self, batch: dict[tuple[Any, ...], Outcome]) -> None:
+    def _fields(self, term: Any, system: Any, label: str, note: int) -> tuple[Any, ...]:
+        """The Result fields after input/id/line for one distinct entry, memoized (bounded LRU)."""
+        key = (term, system, label, note)
         memo = self._memo
-        for key in batch:
-            found = memo.get(key)
-            if found is not None:
-                memo.move_to_end(key)
-                batch[key] = found
-                continue
-            try:
-                found = self._resolve_one(*key)
-            except NoReleaseError:
-                raise
-            except Exception as exc:  # one bad line must not sink the batch
-                log.exception("resolver.entry_failed", extra={"error": type(exc).__name__})
-                batch[key] = out.internal_error(exc)
-                continue
-            batch[key] = found
-            memo[key] = found
-            if len(memo) > MEMO_SIZE:
-                memo.popitem(last=False)
+        found = memo.get(key)
+        if found is not None:
+            memo.move_to_end(key)
+            return found
+        try:
+            outcome = self._resolve_one(term, system, label, note)
+        except NoReleaseError:
+            raise
+        except Exception as exc:  # one bad line must not sink the batch; not remembered
+            log.exception("resolver.entry_failed", extra={"error": type(exc).__name__})
+            return _as_fields(out.internal_error(exc), "")
+        found = _as_fields(outcome, label)
+        memo[key] = found
+        if len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
+        return found
 
-    def _resolve_one(self, term: str, system: str, label: str, note: int) -> Outcome:
+    def _resolve_one(self, term: Any, system: Any, label: str, note: int) -> Outcome:
         problem = input_problem(term) if isinstance(term, str) else "entry is not text"
         if problem:
             return out.invalid(problem)
-        if system not in SYSTEMS:
+        if not isinstance(system, str) or system not in SYSTEMS:
             return out.invalid(f"unknown coding system {system!r}; use one of {', '.join(SYSTEMS)}"
                                if len(str(system)) <= 20 else "unknown coding system")
         found = self._decide(term, system, label, note)
@@ -324,6 +336,13 @@ class Resolver:
         return out.review([(c, table.title(c)) for c in successors], out.OVERRIDE,
                           f"the approved override {code} is not a billable code of {table.label}: "
                           "choose one of its successors")
+
+
+def _as_fields(found: Outcome, label: str) -> tuple[Any, ...]:
+    """status .. message in Result order; no release is named for unreadable entries."""
+    code_set = "" if found.status in (INVALID_INPUT, ERROR) else label
+    return (found.status, found.code, found.description, found.method, found.confidence,
+            code_set, found.alternatives, found.message)
 
 
 @contextlib.contextmanager

@@ -116,9 +116,11 @@ class CodeTable:
         kids = self.children.get(parent, ())
         if not kids:
             return None
-        words = self.core_words(parent)
-        plain = [k for k in kids if self.core_words(k) <= words]
         ranks = {k: self.rank(k) for k in kids}
+        # Only a child that carries a default qualifier can add nothing else to its parent.
+        qualified = [k for k in kids if ranks[k] <= 1 or _DEFAULT_PHRASES.search(self.titles[k])]
+        words = self.core_words(parent) if qualified else frozenset()
+        plain = [k for k in qualified if self.core_words(k) <= words]
         for group in (
             plain,
             [k for k in plain if ranks[k] == 0],

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from worker.models import Code, CodeSetRelease, DataVersion, GemMapping, Override, Term
@@ -43,21 +43,22 @@ def releases(session: Session) -> list[ReleaseInfo]:
     return [ReleaseInfo(*row) for row in rows]
 
 
-def stamp(session: Session) -> tuple[object, ...]:
+def stamp(session: Session) -> tuple[tuple[str, str, str], ...]:
     """What, if it changes, makes the loaded index stale: one round trip, a few small rows.
 
     Release checksums, the data versions (GEMs, synonyms) and the override table's count,
     highest id and newest creation time (an override replaced in place gets a new id).
     """
-    count, highest, newest = session.execute(
-        select(func.count(Override.id), func.max(Override.id), func.max(Override.created_at))
-    ).one()
-    versions = session.execute(
-        select(DataVersion.name, DataVersion.checksum).order_by(DataVersion.name)).all()
-    release_rows = session.execute(
-        select(CodeSetRelease.label, CodeSetRelease.checksum).order_by(CodeSetRelease.label)).all()
-    return ((int(count or 0), int(highest or 0), str(newest)),
-            tuple(tuple(row) for row in versions), tuple(tuple(row) for row in release_rows))
+    text = String(64)
+    overrides = select(literal("override", text), cast(func.count(Override.id), text),
+                       cast(func.max(Override.id), text), cast(func.max(Override.created_at), text))
+    versions = select(literal("data:", text) + DataVersion.name, DataVersion.checksum,
+                      cast(DataVersion.rows, text), literal("", text))
+    release_rows = select(literal("release:", text) + CodeSetRelease.label,
+                          CodeSetRelease.checksum, cast(CodeSetRelease.id, text),
+                          cast(CodeSetRelease.effective_from, text))
+    rows = session.execute(union_all(overrides, versions, release_rows)).all()
+    return tuple(sorted((str(a), str(b), f"{c}|{d}") for a, b, c, d in rows))
 
 
 def codes(session: Session, release_id: int) -> list[tuple[str, str, bool, str | None]]:

@@ -27,7 +27,7 @@ class Speller:
     does the comparing in C. A word that is two known words run together is split instead.
     """
 
-    __slots__ = ("_known", "_rank", "_by_length", "_cache")
+    __slots__ = ("_known", "_words", "_rank", "_by_length", "_deletes", "_cache")
 
     def __init__(self, vocabulary: Iterable[str], also_known: Iterable[str] = ()) -> None:
         """`vocabulary`: words to correct towards, most frequent first (ties go to the common
@@ -35,9 +35,19 @@ class Speller:
         words = list(vocabulary)
         self._known = frozenset([*words, *also_known])
         self._rank = {word: rank for rank, word in enumerate(words)}
+        self._words = words
         self._by_length: dict[int, list[str]] = {}
         for word in words:
             self._by_length.setdefault(len(word), []).append(word)
+        # One-deletion index (SymSpell): every word and each of its one-letter deletions ->
+        # the word's frequency rank. A typo one edit away shares a key with its word, so most
+        # corrections are a few dictionary lookups; rapidfuzz then only confirms the distance.
+        deletes: dict[str, list[int]] = {}
+        for rank, word in enumerate(words):
+            for key in {word, *(word[:i] + word[i + 1:] for i in range(len(word)))}:
+                deletes.setdefault(key, []).append(rank)
+        self._deletes = {key: tuple(ranks) for key, ranks in deletes.items()}
+        del deletes
         self._cache: dict[str, tuple[tuple[str, ...], int]] = {}
 
     def __contains__(self, word: str) -> bool:
@@ -66,7 +76,7 @@ class Speller:
             return (word,), 0
         if len(word) < MIN_LENGTH or not word.isalpha():
             return (), 0
-        near = self._nearest(word, 1)
+        near = self._one_edit(word)
         if near is not None:
             return near
         for cut in range(2, len(word) - 1):
@@ -74,6 +84,16 @@ class Speller:
             if head in self._known and tail in self._known:
                 return (head, tail), 1
         return self._nearest(word, max_edits(len(word))) or ((), 0)
+
+    def _one_edit(self, word: str) -> tuple[tuple[str, ...], int] | None:
+        ranks: set[int] = set()
+        for key in {word, *(word[:i] + word[i + 1:] for i in range(len(word)))}:
+            ranks.update(self._deletes.get(key, ()))
+        for rank in sorted(ranks):  # most frequent first
+            candidate = self._words[rank]
+            if OSA.distance(word, candidate, score_cutoff=1) <= 1:
+                return (candidate,), 1
+        return None
 
     def _nearest(self, word: str, limit: int) -> tuple[tuple[str, ...], int] | None:
         best: tuple[int, int, str] | None = None  # (edits, frequency rank, word)
