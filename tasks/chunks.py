@@ -29,10 +29,11 @@ TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
              sqlalchemy.exc.TimeoutError, redis.exceptions.ConnectionError)
 
 
+# Queue: settings.queue ("dxcoder.resolve"), routed by task_routes in celeryconfig (the task's
+# own `queue` attribute is deprecated in Celery 5.5).
 @app.task(
     name="dxcoder.resolve_chunk",
     bind=True,
-    queue=_s.queue,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=_s.task_soft_time_limit,

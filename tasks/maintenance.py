@@ -26,7 +26,7 @@ def queue_length() -> int:
         return int(sum(client.llen(key) for key in keys))
 
 
-@app.task(name="dxcoder.reconcile", bind=True, queue=_s.queue, acks_late=True,
+@app.task(name="dxcoder.reconcile", bind=True, acks_late=True,
           soft_time_limit=50, time_limit=60, ignore_result=True, max_retries=0)
 def reconcile(self: Task) -> int:
     """Re-send lost chunks. No retries: the next beat tick is the retry."""

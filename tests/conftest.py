@@ -32,6 +32,9 @@ def use_database(url: str, data_dir: Path, **overrides: object) -> Settings:
     db.dispose()
     settings = Settings.from_env(environ={}, database_url=url, data_dir=str(data_dir), **overrides)
     settings_module.configure(settings)
+    from worker.resolver import reset_resolver
+
+    reset_resolver()  # the in-process index belongs to the database it was read from
     return settings
 
 

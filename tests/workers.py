@@ -30,15 +30,16 @@ class Worker:
     """`celery -A tasks worker --pool prefork` with its JSON log in a file."""
 
     def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2,
-                 extra: tuple[str, ...] = ()) -> None:
+                 extra: tuple[str, ...] = (), app: str = "tasks") -> None:
         self.env, self.log_path, self.concurrency, self.extra = env, log_path, concurrency, extra
+        self.app = app
         self.process: subprocess.Popen[bytes] | None = None
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
 
     def start(self, timeout: float = 60) -> Worker:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [CELERY, "-A", "tasks", "worker", "-Q", self.env["DXCODER_QUEUE"], "--pool",
+            [CELERY, "-A", self.app, "worker", "-Q", self.env["DXCODER_QUEUE"], "--pool",
              "prefork", "-c", str(self.concurrency), "-n", self.name, "--without-mingle",
              "--without-gossip", *self.extra],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -86,3 +87,29 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
         self._log.close()
+
+
+class Beat:
+    """`celery -A tasks beat` with its schedule file in the test's directory."""
+
+    def __init__(self, env: dict[str, str], directory: Path) -> None:
+        self.env, self.directory = env, directory
+        self.log_path = directory / "beat.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Beat:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [CELERY, "-A", "tasks", "beat", "--schedule", str(self.directory / "beat-schedule")],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self._log.close()

@@ -20,10 +20,11 @@ def run_main(group: click.Group) -> int:
     """Run the CLI: 0 success, 1 failure (one clear line on stderr), 2 usage error."""
     try:
         settings = get_settings()
-        # The CLI talks to people: warnings and errors only, unless they ask for more.
+        # The CLI talks to people through its own messages; log events (JSON) stay quiet unless
+        # they are errors or DXCODER_LOG_LEVEL asks for more than the default.
         setup_logging(settings)
         if settings.log_level.upper() == "INFO":
-            logging.getLogger().setLevel(logging.WARNING)
+            logging.getLogger().setLevel(logging.ERROR)
         group.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)

@@ -77,7 +77,8 @@ class ChunkReport:
 def claim(session: Session, chunk_id: int) -> Claim | None:
     """Count a delivery and take the lease; None when the chunk is already finished."""
     settings = get_settings()
-    lease = utcnow() + dt.timedelta(seconds=settings.task_time_limit + 60)
+    # Past the hard time limit the attempt is certainly dead; the reconciler may then re-send it.
+    lease = utcnow() + dt.timedelta(seconds=settings.task_time_limit + settings.lease_margin)
     row = session.execute(
         update(Chunk)
         .where(Chunk.id == chunk_id, Chunk.status.in_(("queued", "running")))
@@ -169,10 +170,10 @@ def complete_job(session: Session, job_id: str) -> None:
     """Stamp the job done with its summary: lines by status and method, duration."""
     by_status = dict(session.execute(
         select(ResultRow.status, func.count()).where(ResultRow.job_id == job_id)
-        .group_by(ResultRow.status)).tuples().all())
+        .group_by(ResultRow.status)).all())
     by_method = dict(session.execute(
         select(ResultRow.method, func.count()).where(ResultRow.job_id == job_id)
-        .group_by(ResultRow.method)).tuples().all())
+        .group_by(ResultRow.method)).all())
     job = session.get(Job, job_id)
     assert job is not None
     finished = utcnow()

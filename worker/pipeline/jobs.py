@@ -63,7 +63,7 @@ def job_status(job_id: str) -> JobStatus:
         job = get_job(session, job_id)
         by_status = dict(session.execute(
             select(ResultRow.status, func.count()).where(ResultRow.job_id == job.id)
-            .group_by(ResultRow.status)).tuples().all())
+            .group_by(ResultRow.status)).all())
         errors = session.scalar(select(func.count()).select_from(Chunk)
                                 .where(Chunk.job_id == job.id, Chunk.status == "error")) or 0
         return JobStatus(
