@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from worker.models import InboxFile
 from worker.settings import get_settings
 
 
-def _enqueue(chunk_ids: list[int], priority: int) -> None:
+def _enqueue(chunk_ids: Sequence[int], priority: int) -> None:
     from tasks.enqueue import enqueue_chunks
 
     enqueue_chunks(chunk_ids, priority)

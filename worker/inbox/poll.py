@@ -49,6 +49,11 @@ TRANSIENT = (TransientError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.Int
              redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
              KombuOperationalError, ConnectionError, TimeoutError)
 
+# Content hashes of files already read, by (path, size, mtime_ns, inode): a file waiting for its
+# job is not read again on every poll, also across the beat task's polls in one worker process.
+_HASHES: dict[tuple[str, int, int, int], str] = {}
+_HASHES_KEPT = 10_000
+
 # Test hook: called with (step, file name) at every step boundary; raising there is a crash.
 Checkpoint = Callable[[str, str], None]
 _checkpoint: Checkpoint | None = None
@@ -100,7 +105,6 @@ class Inbox:
         self.enqueue, self.settle_seconds = enqueue, settle_seconds
         self.run_inline, self.processes = run_inline, processes
         self._parts: set[str] = set()
-        self._hashes: dict[tuple[str, int, int, int], str] = {}
 
     def poll(self) -> PollReport:
         """One pass: take ready files, move every unfinished one as far as it can go."""
@@ -137,13 +141,15 @@ class Inbox:
         if candidate.refusal:
             self._reject_file(candidate.path, candidate.refusal, report)
             return None
-        key = (candidate.name, candidate.size, candidate.mtime_ns, candidate.inode)
-        digest = self._hashes.get(key)
+        key = (str(candidate.path), candidate.size, candidate.mtime_ns, candidate.inode)
+        digest = _HASHES.get(key)
         if digest is None:
             digest, after = files.content_hash(candidate.path)
             if (after.st_size, after.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
                 return None  # written to while we read it: not settled after all
-            self._hashes[key] = digest
+            if len(_HASHES) >= _HASHES_KEPT:
+                _HASHES.clear()
+            _HASHES[key] = digest
         row = self._row(digest, candidate.name, candidate.size)
         if row.name == candidate.name and row.state != ARCHIVED:
             return row.id
@@ -278,7 +284,10 @@ class Inbox:
                 f"Reason: {reason}\n"
                 "What to do: correct the file (or export it again) and drop it in the inbox again.\n")
         error_txt = target.with_name(target.name + ".error.txt")
-        files.write_atomically(error_txt, lambda temp: temp.write_text(note, encoding="utf-8"))
+        def write(temp: Path) -> None:
+            temp.write_text(note, encoding="utf-8")
+
+        files.write_atomically(error_txt, write)
         _boundary("after_error_txt", path.name)
         os.rename(path, target)
         report.rejected.append((path.name, reason))
