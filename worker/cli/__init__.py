@@ -13,7 +13,9 @@ from worker.cli.config import config_command, db_group
 from worker.cli.inbox import COMMANDS as INBOX_COMMANDS
 from worker.cli.jobs import COMMANDS as JOB_COMMANDS
 from worker.cli.ops import COMMANDS as OPS_COMMANDS
+from worker.cli.override import override
 from worker.cli.recode import recode
+from worker.cli.resolve import resolve_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,6 +32,8 @@ cli.add_command(config_command)
 cli.add_command(db_group)
 cli.add_command(codeset)
 cli.add_command(recode)
+cli.add_command(resolve_command)
+cli.add_command(override)
 for _command in JOB_COMMANDS:
     cli.add_command(_command)
 for _command in OPS_COMMANDS:

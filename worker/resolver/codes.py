@@ -50,6 +50,14 @@ def resolve_icd10(term: str, flat: str, table: CodeTable,
             confidence = out.CONFIDENCE_EXACT if exact else out.CONFIDENCE_NORMALIZED
             return out.resolved(code, table.title(code), method, confidence)
         children = table.billable_descendants(code)
+        retired = next((o for o in others if code in o.billable), None)
+        if retired is not None:
+            # G35 on a 2026 date: billable until the release split it, a header now.
+            return out.review(
+                _choices(table, children), out.CODE_OTHER_RELEASE,
+                f"{code} is a billable code of {retired.label} but a header in {table.label}, "
+                "the release in force on the date of service: choose a successor "
+                "(the unspecified one first)")
         seventh = bool(children) and _needs_seventh(code, children)
         what = ("needs a 7th character" if seventh
                 else "is a category or subcategory (header), not a billable code")

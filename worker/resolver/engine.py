@@ -93,6 +93,7 @@ class Resolver:
         self._memo: collections.OrderedDict[tuple[Any, ...], tuple[Any, ...]] = \
             collections.OrderedDict()
         self._by_date: dict[dt.date | None, tuple[str, int]] = {}
+        self.cache_hits = 0  # distinct entries answered from the per-process memo (metrics)
 
     # -- public --------------------------------------------------------------------------
 
@@ -249,6 +250,7 @@ class Resolver:
         found = memo.get(key)
         if found is not None:
             memo.move_to_end(key)
+            self.cache_hits += 1
             return found
         try:
             outcome = self._resolve_one(term, system, label, note)

@@ -36,6 +36,8 @@ class TextIndex:
             if not key:
                 continue
             _add_exact(exact, key, code, kind)
+            if key.endswith(" nos"):  # "Stroke NOS" is what "stroke" alone means
+                _add_exact(exact, key[:-4], code, kind)
             if code not in searchable:
                 if "[" in text:
                     for alias in split_term(text)[2]:
