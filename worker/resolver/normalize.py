@@ -16,6 +16,7 @@ STOPWORDS = frozenset({
 # Words that mark a default ("unspecified", "NOS") or are the ICD convention's nonessential
 # phrases: a term still matches when the input lacks them.
 NONESSENTIAL = frozenset({"unspecified", "nos", "nec"})
+_NONESSENTIAL_SET = NONESSENTIAL
 # Roman numerals and number words people write for types and stages (type II diabetes,
 # stage III CKD, type one diabetes), and ordinals the titles spell out (2nd degree burn).
 ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5"}
@@ -39,6 +40,8 @@ _QUALIFIER_WORDS = frozenset({"unspecified", "not", "specified", "nos", "otherwi
                               "classified", "uncomplicated"})
 # Letters with dots: G.E.R.D. -> GERD, U.T.I. -> UTI.
 _DOTTED_ACRONYM = re.compile(r"(?<![A-Za-z0-9])((?:[A-Za-z]\.){2,}[A-Za-z]?)")
+# A term with any of these needs the full reading; others are plain words.
+_STRUCTURED = re.compile(r"[\[(,]|\bnot\b", re.IGNORECASE)
 _NONESSENTIAL_PHRASES = re.compile(
     r"\b(not otherwise specified|not elsewhere classified)\b", re.IGNORECASE
 )
@@ -117,14 +120,21 @@ def index_tokens(key: str) -> list[str]:
     return [stem(w) for w in words(key) if w not in STOPWORDS]
 
 
-def split_term(text: str) -> tuple[list[str], list[str], list[str]]:
+def split_term(text: str, key: str | None = None) -> tuple[list[str], list[str], list[str]]:
     """Essential tokens, nonessential tokens and bracketed aliases of an ICD term.
 
     The ICD convention: words in parentheses are nonessential modifiers; `NOS`, `unspecified`
     and `not elsewhere classified` say which code is the default rather than what the
     condition is. "Essential (primary) hypertension" matches "essential hypertension" and
     "primary essential hypertension" alike. Brackets hold other names ("[HFrEF]").
+    `key` is text_key(text) when the caller has it (a plain term is then not read twice).
     """
+    if key is not None and not _STRUCTURED.search(text):
+        tokens = index_tokens(key)
+        if _NONESSENTIAL_SET.isdisjoint(tokens):
+            return tokens, [], []
+        return ([t for t in tokens if t not in NONESSENTIAL],
+                [t for t in tokens if t in NONESSENTIAL], [])
     aliases: list[str] = []
     optional: list[str] = []
     if "[" in text:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
@@ -30,11 +32,14 @@ class TextIndex:
         """`terms` are (code, kind, text); only codes in `searchable` get token documents."""
         exact: dict[str, list[tuple[str, str]]] = {}
         docs: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}  # -> kind rank
-        surface: dict[str, int] = {}
+        spelled: list[str] = []  # keys whose words are spellings to correct towards
+        kinds = {kind: sys.intern(kind) for kind in KIND_ORDER}
         for code, kind, text in terms:
             key = text_key(text)
             if not key:
                 continue
+            code = sys.intern(code)
+            kind = kinds.get(kind) or sys.intern(kind)
             _add_exact(exact, key, code, kind)
             if key.endswith(" nos"):  # "Stroke NOS" is what "stroke" alone means
                 _add_exact(exact, key[:-4], code, kind)
@@ -43,7 +48,7 @@ class TextIndex:
                     for alias in split_term(text)[2]:
                         _add_exact(exact, text_key(alias), code, kind)
                 continue
-            ess, opt, aliases = split_term(text)
+            ess, opt, aliases = split_term(text, key)
             for alias in aliases:
                 alias_key = text_key(alias)
                 if alias_key and alias_key != key:
@@ -51,46 +56,49 @@ class TextIndex:
             if not ess:
                 continue
             if kind != "short_title":  # CMS shorthand ("athscl", "unsp") is no spelling to aim at
-                for word in key.split():
-                    if len(word) >= 4 and word.isalpha():
-                        surface[word] = surface.get(word, 0) + 1
+                spelled.append(key)
             ess_t = tuple(sorted(set(ess)))
-            opt_t = tuple(sorted(set(opt) - set(ess)))
-            signature = (sys.intern(code), ess_t, opt_t)
+            opt_t = tuple(sorted(set(opt).difference(ess))) if opt else ()
+            signature = (code, ess_t, opt_t)
             rank = KIND_RANK.get(kind, len(KIND_ORDER))
-            docs[signature] = min(rank, docs.get(signature, rank))
+            known = docs.get(signature)
+            if known is None or rank < known:
+                docs[signature] = rank
+        surface = Counter(word for word in " ".join(spelled).split()
+                          if len(word) >= 4 and word.isalpha())
+        del spelled
         # Keys are interned so releases that share a term share its string; a tuple of
         # (code, kind) pairs costs a third of a list of tuples.
         self.exact: dict[str, tuple[tuple[str, str], ...]] = {
             sys.intern(key): tuple(found) for key, found in exact.items()}
         del exact
-        df: dict[str, int] = {}
-        for _, ess_t, opt_t in docs:
-            for token in ess_t + opt_t:
-                df[token] = df.get(token, 0) + 1
+        df: dict[str, int] = dict(Counter(itertools.chain.from_iterable(
+            ess_t + opt_t for _, ess_t, opt_t in docs)))
         total = len(docs) or 1
         # Smoothed IDF: a word in every term still counts a little; a rare word counts most.
         self.idf: dict[str, float] = {t: math.log((total + 1) / (n + 0.5)) + 1.0 for t, n in df.items()}
         idf = self.idf
         self.max_idf = max(idf.values(), default=1.0)
 
-        def weight(tokens: tuple[str, ...]) -> float:
-            return sum(idf[t] for t in tokens)
-
         # Documents are numbered shortest first: among documents that score alike, the lower
         # number is the tighter term (the scoring's tie-break).
-        ordered = sorted(docs.items(), key=lambda item: (weight(item[0][1]), item[0]))
-        self.doc_code = [code for (code, _, _), _ in ordered]
-        self.doc_kind = [rank for _, rank in ordered]
-        self.doc_weight = np.array([weight(ess_t) for (_, ess_t, _), _ in ordered])
-        self.doc_optional_weight = np.array([weight(opt_t) for (_, _, opt_t), _ in ordered])
+        weighed = [(sum([idf[t] for t in ess_t]), signature, rank)
+                   for signature, rank in docs.items() for ess_t in (signature[1],)]
+        weighed.sort()
+        self.doc_code = [code for _, (code, _, _), _ in weighed]
+        self.doc_kind = [rank for _, _, rank in weighed]
+        self.doc_weight = np.array([w for w, _, _ in weighed])
+        self.doc_optional_weight = np.array([sum([idf[t] for t in opt_t])
+                                             for _, (_, _, opt_t), _ in weighed])
+        ordered = [signature for _, signature, _ in weighed]
+        del weighed
         # Postings in compressed rows (numpy): token id -> slice of document numbers. A query
         # adds its words' weights with one bincount instead of a Python loop per posting.
         self.token_id = {token: n for n, token in enumerate(sorted(df))}
         self.essential = _Postings(len(self.token_id), self.token_id,
-                                   ((doc, ess_t) for doc, ((_, ess_t, _), _) in enumerate(ordered)))
+                                   ((doc, ess_t) for doc, (_, ess_t, _) in enumerate(ordered)))
         self.optional = _Postings(len(self.token_id), self.token_id,
-                                  ((doc, opt_t) for doc, ((_, _, opt_t), _) in enumerate(ordered)))
+                                  ((doc, opt_t) for doc, (_, _, opt_t) in enumerate(ordered)))
         self.df = df
         # Words as written in titles, inclusion terms and synonyms, for spelling correction,
         # most frequent first so ties go to common words.
@@ -118,6 +126,8 @@ class _Postings:
 
 
 def _add_exact(exact: dict[str, list[tuple[str, str]]], key: str, code: str, kind: str) -> None:
-    found = exact.setdefault(key, [])
-    if (code, kind) not in found:
-        found.append((sys.intern(code), sys.intern(kind)))
+    found = exact.get(key)
+    if found is None:
+        exact[key] = [(code, kind)]
+    elif (code, kind) not in found:
+        found.append((code, kind))
