@@ -138,12 +138,12 @@ class DxcoderCollector(Collector):
             totals = self.totals.read(conn)
             redeliveries = conn.execute(sa.text(
                 "SELECT coalesce(sum(attempts - 1), 0) FROM chunk WHERE attempts > 1")).scalar()
-            chunk_counts = dict(conn.execute(sa.text(
+            chunk_counts: dict[str, int] = dict(conn.execute(sa.text(
                 "SELECT status, count(*) FROM chunk GROUP BY status")).tuples().all())
-            job_counts = dict(conn.execute(sa.text(
+            job_counts: dict[str, int] = dict(conn.execute(sa.text(
                 "SELECT status, count(*) FROM job GROUP BY status")).tuples().all())
         by_status = CounterMetricFamily(
-            "dxcoder_lines_resolved", "Result lines written, by status", labels=["status"])
+            "dxcoder_lines", "Result lines written, by status", labels=["status"])
         by_method = CounterMetricFamily(
             "dxcoder_lines_by_method", "Result lines written, by the stage that decided",
             labels=["method"])

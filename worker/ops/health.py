@@ -82,7 +82,7 @@ def chunk_backlog(now: dt.datetime | None = None) -> tuple[int, int, float | Non
     """
     now = now or dt.datetime.now(dt.UTC)
     with db.get_engine().connect() as conn:
-        counts = dict(conn.execute(sa.text(
+        counts: dict[str, int] = dict(conn.execute(sa.text(
             "SELECT status, count(*) FROM chunk WHERE status IN ('queued', 'running') "
             "GROUP BY status")).tuples().all())
         oldest = conn.execute(sa.text(
