@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from worker import db
@@ -51,7 +51,7 @@ class Started:
             return self.detail
         verb = "resumed" if self.outcome == "resumed" else "started"
         return (f"recoding run {self.run_id} {verb}: {self.lines:,} lines to re-check in "
-                f"{self.chunks:,} chunks")
+                f"{self.chunks:,} chunk{'' if self.chunks == 1 else 's'}")
 
 
 def _cut(lines: Iterator[tuple[str, int]], size: int) -> Iterator[tuple[str, int, int, int]]:
@@ -223,7 +223,7 @@ def get_run(run_id: str) -> RecodeRun:
         run = session.get(RecodeRun, run_id)
         if run is None and len(run_id) >= 4:
             found = list(session.scalars(select(RecodeRun).where(
-                or_(RecodeRun.id.like(f"{run_id}%"))).limit(2)))
+                RecodeRun.id.like(f"{run_id}%")).limit(2)))
             run = found[0] if len(found) == 1 else None
         if run is None:
             raise JobError(f"no recoding run {run_id!r}; `dxcoder recode list` shows them")
