@@ -40,6 +40,8 @@ log = logging.getLogger("dxcoder.exporter")
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 SETTLE = dt.timedelta(seconds=120)
 BREAKER_STATES = ("closed", "half-open", "open")
+# Only chunk-resolving runs count towards lines: other tasks may record metrics of their own.
+RESOLVE_TASK = "dxcoder.resolve_chunk"
 
 
 @dataclasses.dataclass
@@ -83,7 +85,8 @@ class TaskMetricTotals:
             fresh = Totals()
             rows = conn.execute(sa.text(
                 "SELECT id, created_at, outcome, lines, total_ms, record FROM task_metric "
-                "WHERE id > :watermark ORDER BY id"), {"watermark": self.watermark})
+                "WHERE id > :watermark AND task_name = :task ORDER BY id"),
+                {"watermark": self.watermark, "task": RESOLVE_TASK})
             settling = True
             for row in rows:
                 record = row.record if isinstance(row.record, dict) else _json(row.record)
