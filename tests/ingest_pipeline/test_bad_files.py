@@ -63,6 +63,9 @@ BAD_FILES = {
 }
 if os.geteuid() != 0:  # root reads a mode-000 file anyway
     BAD_FILES["unreadable"] = (_unreadable, "cannot be opened")
+else:
+    # A file that opens but cannot be read, even by root: reading it fails with EIO.
+    BAD_FILES["unreadable"] = (lambda _tmp: Path("/proc/self/mem"), "cannot be read")
 
 
 @pytest.mark.parametrize("command", ["submit", "run"])
