@@ -125,12 +125,12 @@ class Inbox:
                         self._advance(row_id, report)
                 except FileNotFoundError:
                     continue  # taken away while we looked: nothing to do
-                except TRANSIENT as exc:
+                except Exception as exc:  # transient or not, one file never stops the others
                     self._failed(report, candidate.name, exc)
             for row_id in self._unfinished(exclude=touched):
                 try:
                     self._advance(row_id, report, present_only_if_taken=True)
-                except TRANSIENT as exc:
+                except Exception as exc:
                     self._failed(report, str(row_id), exc)
         return report
 
@@ -144,7 +144,14 @@ class Inbox:
         key = (str(candidate.path), candidate.size, candidate.mtime_ns, candidate.inode)
         digest = _HASHES.get(key)
         if digest is None:
-            digest, after = files.content_hash(candidate.path)
+            try:
+                digest, after = files.content_hash(candidate.path)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                reason = f"cannot be read ({exc.strerror or exc}); check its permissions"
+                self._reject_file(candidate.path, reason, report)
+                return None
             if (after.st_size, after.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
                 return None  # written to while we read it: not settled after all
             if len(_HASHES) >= _HASHES_KEPT:
@@ -199,8 +206,9 @@ class Inbox:
             try:
                 path = files.inside(self.root, row.name)
             except files.UnsafePath as exc:
-                self._set(row.id, state=REJECTED, error=str(exc))
-                report.rejected.append((row.name, str(exc)))
+                # Never follow it; the row keeps its state (its job and results stay reachable)
+                # and the scan moves a symlink put in the file's place to rejected/.
+                log.warning("inbox.unsafe_path", extra={"row_id": row.id, "reason": str(exc)})
                 return
             present = path.exists()
             if present and present_only_if_taken:
@@ -316,7 +324,12 @@ class Inbox:
 
     def _failed(self, report: PollReport, name: str, exc: BaseException) -> None:
         report.failed.append((name, type(exc).__name__))
-        log.warning("inbox.retry_later", extra={"file": name, "error": type(exc).__name__})
+        if isinstance(exc, TRANSIENT):
+            log.warning("inbox.retry_later", extra={"file": name, "error": type(exc).__name__})
+        else:
+            # The type only: a message could quote a line of the file (PHI). Details at DEBUG.
+            log.error("inbox.failed", extra={"file": name, "error": type(exc).__name__})
+            log.debug("inbox.failed_detail", exc_info=True)
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[bool]:
