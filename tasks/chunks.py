@@ -51,7 +51,7 @@ def resolve_chunk(self: Task, chunk_id: int) -> dict[str, Any]:
         try:
             states = breakers.get_breakers().states()
             report = chunks.process_chunk(chunk_id, task_id=self.request.id or "",
-                                          breakers=states)
+                                          breakers=states, retries=self.request.retries)
         except DependencyUnavailable as exc:
             # The breaker is open: wait at least its reset timeout instead of burning retries.
             countdown = exc.retry_after + random.uniform(0, exc.retry_after / 3)

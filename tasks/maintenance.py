@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from celery import Task
 
 from tasks.app import app
@@ -17,10 +18,15 @@ log = logging.getLogger("dxcoder.task")
 _s = get_settings()
 # kombu's Redis transport keeps one list per priority step: name, name\x06\x163, ...
 _PRIORITY_SEP = "\x06\x16"
+_broker: redis.Redis | None = None
 
 
 def queue_length() -> int:
-    client = breakers.get_breakers().client
+    """Messages waiting in the chunk queue, read from the broker itself (not the breaker Redis)."""
+    global _broker
+    if _broker is None:
+        _broker = breakers.redis_client(_s.broker_url)
+    client = _broker
     with breakers.guard_redis():
         keys = [_s.queue] + [f"{_s.queue}{_PRIORITY_SEP}{step}" for step in (3, 6, 9)]
         return int(sum(client.llen(key) for key in keys))

@@ -271,7 +271,10 @@ def retry_command(job_id: str) -> None:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker_command(concurrency: int | None, celery_args: tuple[str, ...]) -> None:
     """Start a Celery worker on the chunk queue (extra arguments go to `celery worker`)."""
-    args = ["celery", "-A", "tasks", "worker", "-Q", get_settings().queue, "--pool", "prefork"]
+    from worker.cli.ops import celery_program
+
+    args = [celery_program(), "-A", "tasks", "worker", "-Q", get_settings().queue, "--pool",
+            "prefork"]
     if concurrency:
         args += ["--concurrency", str(concurrency)]
     os.execvp(args[0], [*args, *celery_args])
@@ -283,8 +286,10 @@ def beat_command(celery_args: tuple[str, ...]) -> None:
     """Start Celery beat (run exactly one): reconciler every minute, nightly recoding."""
     schedule = Path(get_settings().data_dir) / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
-    os.execvp("celery", ["celery", "-A", "tasks", "beat", "--schedule", str(schedule),
-                         *celery_args])
+    from worker.cli.ops import celery_program
+
+    program = celery_program()
+    os.execvp(program, [program, "-A", "tasks", "beat", "--schedule", str(schedule), *celery_args])
 
 
 COMMANDS = [submit_command, run_command, jobs_command, status_command, results_command,

@@ -56,6 +56,7 @@ class ChunkReport:
     job_id: str | None = None
     chunk_no: int | None = None
     attempt: int = 0
+    retries: int = 0  # Celery retries of this message before this run (outages, timeouts)
     lines: int = 0  # results this run wrote (a redelivered chunk writes 0)
     distinct_terms: int = 0
     cache_hits: int = 0
@@ -196,13 +197,13 @@ def store_metrics(session: Session, report: ChunkReport) -> None:
                            record=report.record()))
 
 
-def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] | None = None
-                  ) -> ChunkReport:
+def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] | None = None,
+                  retries: int = 0) -> ChunkReport:
     """Resolve one chunk end to end. Transient database errors propagate (the task retries)."""
     started = time.perf_counter()
     settings = get_settings()
     report = ChunkReport(outcome="skipped", chunk_id=chunk_id, task_id=task_id,
-                         breakers=breakers or {})
+                         breakers=breakers or {}, retries=retries)
     with db.session_scope() as session:
         c = claim(session, chunk_id)
         if c is not None and c.attempts <= settings.max_attempts:
