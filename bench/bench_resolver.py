@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -89,7 +90,8 @@ def accuracy(show_misses: bool = False) -> dict[str, Any]:
         "resolved_share": round(resolved / len(rows), 4),
         "statuses": {s: statuses[s] for s in STATUS_ORDER if statuses[s]},
         "misses": misses,
-        "fingerprint": hash(tuple((r.status, r.code) for r in results)) & 0xFFFFFFFF,
+        "fingerprint": hashlib.sha256(
+            "\n".join(f"{r.status}|{r.code}|{r.method}" for r in results).encode()).hexdigest()[:16],
     }
 
 
@@ -223,8 +225,8 @@ def fts5_baseline() -> dict[str, Any]:
     table = index.table
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE VIRTUAL TABLE t USING fts5(code UNINDEXED, text)")
-    rows = [(code, text) for text, hits in index.text.index.exact.items()
-            for code, _ in hits if code in table.billable]
+    rows = [(code, text) for text in index.text.index.exact
+            for code, _ in index.text.index.hits(text) or () if code in table.billable]
     conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
     per: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     started = time.perf_counter()

@@ -33,7 +33,7 @@ from worker.contract import (
 from worker.errors import NoReleaseError
 from worker.resolver import codes, gems, loading
 from worker.resolver import outcome as out
-from worker.resolver.hierarchy import CodeTable
+from worker.resolver.hierarchy import CodeTable, remember_core_words
 from worker.resolver.loading import GemTarget, ReleaseInfo
 from worker.resolver.normalize import (
     code_candidate,
@@ -226,6 +226,8 @@ class Resolver:
             searchable = {code for code in table.titles if len(code) < 8}
             text_index = TextIndex(term_rows, searchable=searchable)
             del term_rows
+            remember_core_words(text_index.title_words or ())
+            text_index.title_words = None
             speller = Speller(text_index.vocabulary, also_known=text_index.idf)
             matcher = TextMatcher(table, text_index, speller, self._abbreviations)
         index = ReleaseIndex(self._info(label), table, matcher, time.perf_counter() - started)

@@ -3,53 +3,89 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 
 from worker.resolver.normalize import split_term
 
-# A child's title that names the default of its parent, the way the alphabetic index does:
-# "Cerebral infarction, unspecified", "Pneumonia, unspecified organism", "Unspecified asthma",
-# "Type 2 diabetes mellitus without complications", "Congestive heart failure NOS".
-_DEFAULT_TITLE = re.compile(
-    r"(,[^,]*\b(unspecified|not specified)\b[^,]*$|\bunspecified$|^unspecified\b"
-    r"|\bwithout complications?$|\bNOS$|, not otherwise specified$)",
-    re.IGNORECASE,
-)
-_UNSPECIFIED = re.compile(r"\bunspecified\b", re.IGNORECASE)
 _OTHER_AND_UNSPECIFIED = re.compile(r"^other and unspecified\b", re.IGNORECASE)
 # Qualifiers that say "the usual case" rather than what the condition is.
 _DEFAULT_PHRASES = re.compile(
     r"\bwithout\b(?:(?!\bwith\b)[^,])*|\buncomplicated\b|\bnot intractable\b|\bnot specified as \w+",
     re.IGNORECASE,
 )
+_UNSPECIFIED_WORD = re.compile(r"\bunspecified\b")
+# Shared by the releases of a process: most titles are the same in every release.
+_RANKS: dict[str, int] = {}
+_CORES: dict[str, frozenset[str]] = {}
+_CACHE_LIMIT = 400_000
 
 
-def _core_words(title: str) -> set[str]:
+def _core_words(title: str) -> frozenset[str]:
     """The essential words of a title once its default qualifiers are set aside."""
-    return set(split_term(_DEFAULT_PHRASES.sub(" ", title))[0])
+    found = _CORES.get(title)
+    if found is None:
+        found = frozenset(split_term(_DEFAULT_PHRASES.sub(" ", title))[0])
+        if len(_CORES) >= _CACHE_LIMIT:
+            _CORES.clear()
+        _CORES[title] = found
+    return found
+
+
+def remember_core_words(pairs: Iterable[tuple[str, Iterable[str]]]) -> None:
+    """Take the essential words the text index already read from titles (most titles carry
+    no default qualifier, so theirs are the core words), sparing a second reading."""
+    for title, tokens in pairs:
+        if title not in _CORES and not _DEFAULT_PHRASES.search(title):
+            if len(_CORES) >= _CACHE_LIMIT:
+                return
+            _CORES[title] = frozenset(tokens)
 
 
 def default_rank(title: str) -> int:
-    """0: the title names a default; 1: it mentions "unspecified"; 2: anything else."""
-    if _DEFAULT_TITLE.search(title):
+    """0: the title names a default; 1: it mentions "unspecified"; 2: anything else.
+
+    A child's title names the default of its parent the way the alphabetic index does:
+    "Cerebral infarction, unspecified", "Pneumonia, unspecified organism", "Unspecified
+    asthma", "Type 2 diabetes mellitus without complications", "Congestive heart failure NOS".
+    """
+    found = _RANKS.get(title)
+    if found is None:
+        found = _rank(title)
+        if len(_RANKS) >= _CACHE_LIMIT:
+            _RANKS.clear()
+        _RANKS[title] = found
+    return found
+
+
+def _rank(title: str) -> int:
+    lower = title.lower()
+    if lower.endswith((" nos", "without complications", "without complication",
+                       ", not otherwise specified")):
         return 0
-    if _UNSPECIFIED.search(title):
-        return 1
-    return 2
+    unspecified = "unspecified" in lower and _UNSPECIFIED_WORD.search(lower) is not None
+    if not unspecified and "not specified" not in lower:
+        return 2
+    last = lower.rsplit(",", 1)[1] if "," in lower else ""
+    if (lower.startswith("unspecified ") or lower.endswith(" unspecified")
+            or _UNSPECIFIED_WORD.search(last) or "not specified" in last):
+        return 0
+    return 1 if unspecified else 2
 
 
 class CodeTable:
     """Every code of a release; headers know their billable descendants, default first."""
 
-    __slots__ = ("label", "titles", "billable", "children", "_descendants", "_default", "_core",
-                 "_rank")
+    __slots__ = ("label", "titles", "billable", "children", "_descendants", "_default")
 
     def __init__(self, label: str, rows: Iterable[tuple[str, str, bool, str | None]]) -> None:
         self.label = label
         self.titles: dict[str, str] = {}
         self.billable: set[str] = set()
         self.children: dict[str, list[str]] = {}
+        intern = sys.intern  # titles and codes are shared by the releases of a process
         for code, title, billable, parent in rows:
+            code, title = intern(code), intern(title)
             self.titles[code] = title
             if billable:
                 self.billable.add(code)
@@ -59,8 +95,6 @@ class CodeTable:
             kids.sort()
         self._descendants: dict[str, tuple[str, ...]] = {}
         self._default: dict[str, str | None] = {}
-        self._core: dict[str, frozenset[str]] = {}
-        self._rank: dict[str, int] = {}
 
     def __contains__(self, code: str) -> bool:
         return code in self.titles
@@ -114,7 +148,8 @@ class CodeTable:
 
     def _default_child(self, parent: str) -> str | None:
         kids = self.children.get(parent, ())
-        if not kids:
+        if not kids or len(kids[0]) == 8:
+            # No children, or 7th characters (initial, subsequent, sequela): a person chooses.
             return None
         ranks = {k: self.rank(k) for k in kids}
         # Only a child that carries a default qualifier can add nothing else to its parent.
@@ -134,17 +169,11 @@ class CodeTable:
         return None
 
     def core_words(self, code: str) -> frozenset[str]:
-        found = self._core.get(code)
-        if found is None:
-            found = self._core[code] = frozenset(_core_words(self.titles[code]))
-        return found
+        return _core_words(self.titles[code])
 
     def rank(self, code: str) -> int:
-        """default_rank of the code's title, remembered."""
-        found = self._rank.get(code)
-        if found is None:
-            found = self._rank[code] = default_rank(self.titles.get(code, ""))
-        return found
+        """default_rank of the code's title."""
+        return default_rank(self.titles.get(code, ""))
 
     def nearest_ancestor(self, code: str) -> str | None:
         """The longest prefix of `code` that is a code of this release (placeholder X skipped)."""

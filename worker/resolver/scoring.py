@@ -9,19 +9,20 @@ import numpy as np
 from worker.resolver.hierarchy import CodeTable
 from worker.resolver.normalize import NONESSENTIAL, STOPWORDS, stem, words
 from worker.resolver.spelling import Speller
-from worker.resolver.textindex import TextIndex
+from worker.resolver.textindex import OPTIONAL_COST, TextIndex
 
 # How much a corrected word counts, by number of edits: a typo fixed is likely, not certain.
 CORRECTION_FACTOR = {0: 1.0, 1: 0.9, 2: 0.8, 3: 0.7}
 # The recall-weighted F-score: words of the input the term does not explain cost more than
 # words of the term the input leaves out ("type 2 diabetes" still names E11).
 BETA2 = 4.0
-# Nonessential words of a term the input does not name count this much against it.
-OPTIONAL_COST = 0.1
+
 # Best documents looked at per query (they collapse to fewer codes), and the codes kept:
 # the answer, its runner-up and the alternatives.
 _TOP = 40
 _CODES = 8
+_COMMON_DF = 400
+_COMMON_SHARE = 0.4
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,40 +110,45 @@ def score(query: Query, index: TextIndex, table: CodeTable) -> list[Candidate]:
     words and punctuation do not count; missing words cost their weight.
     """
     token_id = index.token_id
-    essential_docs: list[np.ndarray] = []
-    essential_weights: list[float] = []
-    optional_docs: list[np.ndarray] = []
-    optional_weights: list[float] = []
+    postings = []  # (essential docs, optional docs, weight) per word of the input
     for token, weight in query.tokens:
         tid = token_id[token]
-        docs = index.essential.get(tid)
-        if len(docs):
-            essential_docs.append(docs)
-            essential_weights.append(weight)
-        docs = index.optional.get(tid)
-        if len(docs):
-            optional_docs.append(docs)
-            optional_weights.append(weight)
-    if not essential_docs:
+        postings.append((index.essential.get(tid), index.optional.get(tid), weight))
+    # Words in thousands of terms ("left", "fracture") only add weight to terms a rarer word
+    # found, as long as they carry too little of the input for a term holding nothing else
+    # to reach REVIEW_AT (recall below 0.4): the answer is the same, the work much smaller.
+    common = [p for p in postings if len(p[0]) > _COMMON_DF]
+    rare = [p for p in postings if 0 < len(p[0]) <= _COMMON_DF]
+    if not rare or sum(p[2] for p in common) >= _COMMON_SHARE * query.total:
+        rare, common = [p for p in postings if len(p[0])], []
+    if not rare:
         return []
-    # Sparse sums: the documents holding an essential word of the input, sorted, and the
+    # Sparse sums: the documents holding a rarer essential word of the input, sorted, and the
     # weight each matched (work in proportion to the postings, not to the index size).
-    all_docs = np.concatenate(essential_docs) if len(essential_docs) > 1 else essential_docs[0]
-    weights = np.repeat(essential_weights, [len(d) for d in essential_docs])
+    all_docs = np.concatenate([p[0] for p in rare]) if len(rare) > 1 else rare[0][0]
+    weights = np.repeat([p[2] for p in rare], [len(p[0]) for p in rare])
     found, inverse = np.unique(all_docs, return_inverse=True)
     matched = np.bincount(inverse, weights)
-    optional_sum = 0.0
-    if optional_docs:
-        docs = np.concatenate(optional_docs)
+    for docs, _, weight in common:
+        at = np.minimum(np.searchsorted(docs, found), len(docs) - 1)
+        matched += weight * (docs[at] == found)
+    optional_sum = None
+    optional = [p for p in postings if len(p[1])]
+    if optional:
+        docs = np.concatenate([p[1] for p in optional]) if len(optional) > 1 else optional[0][1]
         at = np.searchsorted(found, docs)
         hit = at < len(found)
         hit[hit] = found[at[hit]] == docs[hit]
         if hit.any():
-            weights = np.repeat(optional_weights, [len(d) for d in optional_docs])
+            weights = np.repeat([p[2] for p in optional], [len(p[1]) for p in optional])
             optional_sum = np.bincount(at[hit], weights[hit], minlength=len(found))
-    recall = np.minimum((matched + optional_sum) / query.total, 1.0)
-    unmatched = np.maximum(index.doc_optional_weight[found] - optional_sum, 0.0)
-    precision = matched / (index.doc_weight[found] + OPTIONAL_COST * unmatched)
+    if optional_sum is None:  # no nonessential word named: the usual case, fewer steps
+        recall = np.minimum(matched / query.total, 1.0)
+        precision = matched / index.doc_full_weight[found]
+    else:
+        recall = np.minimum((matched + optional_sum) / query.total, 1.0)
+        unmatched = np.maximum(index.doc_optional_weight[found] - optional_sum, 0.0)
+        precision = matched / (index.doc_weight[found] + OPTIONAL_COST * unmatched)
     value = (1 + BETA2) * precision * recall / (BETA2 * precision + recall)
     if len(found) > _TOP:
         keep = np.argpartition(-value, _TOP - 1)[:_TOP]

@@ -71,7 +71,7 @@ class TextMatcher:
 
     def exact(self, key: str) -> Outcome | None:
         """A term of the release with exactly this key, in cascade order of term kinds."""
-        hits = self.index.exact.get(key)
+        hits = self.index.hits(key)
         if not hits:
             return None
         for kind in KIND_ORDER:

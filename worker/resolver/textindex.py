@@ -15,6 +15,8 @@ from worker.resolver.normalize import split_term, text_key
 # Cascade order of the exact stages (issue 3): titles, inclusion terms, short titles, synonyms.
 KIND_ORDER = ("title", "inclusion", "short_title", "synonym")
 KIND_RANK = {kind: rank for rank, kind in enumerate(KIND_ORDER)}
+# Nonessential words of a term the input does not name count this much against it.
+OPTIONAL_COST = 0.1
 
 
 class TextIndex:
@@ -25,7 +27,8 @@ class TextIndex:
     query is scored on how much of the term it covers and how much of itself the term explains.
     """
 
-    __slots__ = ("exact", "doc_code", "doc_kind", "doc_weight", "doc_optional_weight",
+    __slots__ = ("exact", "codes", "title_words", "doc_code", "doc_kind", "doc_weight",
+                 "doc_optional_weight", "doc_full_weight",
                  "token_id", "essential", "optional", "df", "idf", "max_idf", "vocabulary")
 
     def __init__(self, terms: Iterable[tuple[str, str, str]], *, searchable: set[str]) -> None:
@@ -33,13 +36,15 @@ class TextIndex:
         exact: dict[str, list[tuple[str, str]]] = {}
         docs: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}  # -> kind rank
         spelled: list[str] = []  # keys whose words are spellings to correct towards
-        kinds = {kind: sys.intern(kind) for kind in KIND_ORDER}
+        # (title, essential words) for the code table's default-code rule; taken and dropped.
+        self.title_words: list[tuple[str, list[str]]] | None = []
         for code, kind, text in terms:
             key = text_key(text)
             if not key:
                 continue
             code = sys.intern(code)
-            kind = kinds.get(kind) or sys.intern(kind)
+            if kind not in KIND_RANK:
+                continue
             _add_exact(exact, key, code, kind)
             if key.endswith(" nos"):  # "Stroke NOS" is what "stroke" alone means
                 _add_exact(exact, key[:-4], code, kind)
@@ -49,6 +54,8 @@ class TextIndex:
                         _add_exact(exact, text_key(alias), code, kind)
                 continue
             ess, opt, aliases = split_term(text, key)
+            if kind == "title":
+                self.title_words.append((sys.intern(text), ess))
             for alias in aliases:
                 alias_key = text_key(alias)
                 if alias_key and alias_key != key:
@@ -67,11 +74,16 @@ class TextIndex:
         surface = Counter(word for word in " ".join(spelled).split()
                           if len(word) >= 4 and word.isalpha())
         del spelled
-        # Keys are interned so releases that share a term share its string; a tuple of
-        # (code, kind) pairs costs a third of a list of tuples.
-        self.exact: dict[str, tuple[tuple[str, str], ...]] = {
-            sys.intern(key): tuple(found) for key, found in exact.items()}
-        del exact
+        # Keys are interned so releases that share a term share its string. A hit is packed
+        # into one int (code number x 4 + kind), several into a tuple of ints: a fifth of the
+        # memory of (code, kind) tuples, and most keys name one code.
+        self.codes: list[str] = sorted({code for found in exact.values() for code, _ in found})
+        code_id = {code: n for n, code in enumerate(self.codes)}
+        self.exact: dict[str, int | tuple[int, ...]] = {}
+        for key, found in exact.items():
+            packed = [code_id[code] * 4 + KIND_RANK[kind] for code, kind in found]
+            self.exact[sys.intern(key)] = packed[0] if len(packed) == 1 else tuple(packed)
+        del exact, code_id
         df: dict[str, int] = dict(Counter(itertools.chain.from_iterable(
             ess_t + opt_t for _, ess_t, opt_t in docs)))
         total = len(docs) or 1
@@ -90,6 +102,8 @@ class TextIndex:
         self.doc_weight = np.array([w for w, _, _ in weighed])
         self.doc_optional_weight = np.array([sum([idf[t] for t in opt_t])
                                              for _, (_, _, opt_t), _ in weighed])
+        # What a term weighs when the input names none of its nonessential words.
+        self.doc_full_weight = self.doc_weight + OPTIONAL_COST * self.doc_optional_weight
         ordered = [signature for _, signature, _ in weighed]
         del weighed
         # Postings in compressed rows (numpy): token id -> slice of document numbers. A query
@@ -103,6 +117,16 @@ class TextIndex:
         # Words as written in titles, inclusion terms and synonyms, for spelling correction,
         # most frequent first so ties go to common words.
         self.vocabulary = sorted(surface, key=lambda w: (-surface[w], w))
+
+
+    def hits(self, key: str) -> list[tuple[str, str]] | None:
+        """(code, kind) of every term whose exact key this is, or None."""
+        packed = self.exact.get(key)
+        if packed is None:
+            return None
+        if isinstance(packed, int):
+            return [(self.codes[packed >> 2], KIND_ORDER[packed & 3])]
+        return [(self.codes[p >> 2], KIND_ORDER[p & 3]) for p in packed]
 
 
 class _Postings:
