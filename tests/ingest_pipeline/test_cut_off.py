@@ -105,3 +105,57 @@ def test_postgres_down_fails_with_a_clear_message(pipeline: PipelineEnv, stopped
               database_url=stopped_postgres, timeout=120)
     assert run.returncode == 1 and "cannot use the database" in run.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_redis_lost_while_staging_leaves_a_job_the_reconciler_completes(
+        pipeline: PipelineEnv, tmp_path: Path) -> None:
+    import re
+
+    from sqlalchemy import func, select
+
+    from tests.ingest_pipeline.helpers import wait_until
+    from worker.models import Chunk, Job
+    from worker.models import Result as ResultRow
+    from worker.pipeline import jobs
+
+    broker = ThrowawayRedis().start()
+    big = _big_csv(tmp_path / "big.csv", 100_000)
+    env = pipeline.env(chunk_size=10_000)
+    env["DXCODER_BROKER_URL"] = broker.url
+    process = subprocess.Popen([DXCODER, "submit", str(big)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not _staging_started(pipeline.database_url):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "staging never started"
+            time.sleep(0.05)
+        broker.stop()  # Redis dies while the lines are staged: the job commits, the sends fail
+        out, err = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        broker.destroy()
+    assert process.returncode == 1, (out, err)
+    message = err.strip().splitlines()[-1]
+    found = re.search(r"after job ([0-9a-f]{32}) was stored; the reconciler", message)
+    assert found, message
+    job_id = found.group(1)
+    with db.session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.total_lines == 100_000 and job.chunk_count == 10
+        assert session.scalar(select(func.count()).select_from(Chunk).where(
+            Chunk.job_id == job_id, Chunk.enqueued_at.is_(None))) == 10
+        job.created_at = job.created_at.replace(year=job.created_at.year - 1)
+
+    # Redis is back (the shared one): the reconciler sends what was never sent.
+    pipeline.start_worker()
+    from tasks.enqueue import enqueue_chunks
+    from tasks.maintenance import queue_length
+    from worker.pipeline.reconcile import reconcile
+
+    assert reconcile(enqueue_chunks, queue_length) == 10
+    wait_until(lambda: jobs.job_status(job_id).finished, timeout=300, what="the job")
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(ResultRow)
+                              .where(ResultRow.job_id == job_id)) == 100_000

@@ -80,16 +80,14 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
                                     force=force, **_read_options(fmt, term_column, id_column,
                                                                  dos_column))
     except KeyboardInterrupt:
-        raise JobError(_interrupted(file, started)) from None
+        raise JobError(_cut_off(file, started, "interrupted")) from None
     except DependencyUnavailable as exc:
-        raise JobError(f"the job is stored but its chunks could not all be queued ({exc}); "
-                       "the reconciler queues them once Redis is back") from None
+        raise JobError(_cut_off(file, started, str(exc))) from None
     except Exception as exc:
         from worker.breakers import is_transient_redis_error
 
         if is_transient_redis_error(exc):
-            raise JobError("the job is stored but Redis failed while queueing its chunks; "
-                           "the reconciler queues them once Redis is back") from None
+            raise JobError(_cut_off(file, started, "Redis failed while queueing chunks")) from None
         raise
     for warning in submitted.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -103,9 +101,9 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
         sys.exit(0 if status.ok else 1)
 
 
-def _interrupted(file: Path, started: float) -> str:
-    """Say whether a submit cut off by Ctrl-C left a job (staging is one transaction, so either
-    the whole job was committed or nothing was)."""
+def _cut_off(file: Path, started: float, what: str) -> str:
+    """Say whether a submit cut off (Ctrl-C, Redis or a breaker) left a job: staging is one
+    transaction, so either the whole job was committed or nothing was."""
     import datetime as dt
 
     from sqlalchemy import select
@@ -114,14 +112,18 @@ def _interrupted(file: Path, started: float) -> str:
     from worker.models import Job
 
     since = dt.datetime.fromtimestamp(started - 1, dt.UTC)
-    with db.session_scope() as session:
-        job_id = session.scalar(select(Job.id).where(Job.source_file == file.name,
-                                                     Job.created_at >= since)
-                                .order_by(Job.created_at.desc()).limit(1))
+    try:
+        with db.session_scope() as session:
+            job_id = session.scalar(select(Job.id).where(Job.source_file == file.name,
+                                                         Job.created_at >= since)
+                                    .order_by(Job.created_at.desc()).limit(1))
+    except Exception:
+        return (f"{what} while submitting {file}; could not check whether its job was stored: "
+                "`dxcoder jobs` lists the jobs")
     if job_id is None:
-        return f"interrupted while staging {file}; no job was created. Submit it again"
-    return (f"interrupted after job {job_id} was stored; chunks not yet queued are sent by the "
-            f"reconciler (beat) shortly. `dxcoder status {job_id}` shows its progress")
+        return f"{what} while staging {file}; no job was created. Submit it again"
+    return (f"{what} after job {job_id} was stored; the reconciler (beat) queues its remaining "
+            f"chunks once Redis is reachable. `dxcoder status {job_id}` shows its progress")
 
 
 def wait_for(job_id: str, poll: float = 0.5) -> jobs.JobStatus:
