@@ -159,3 +159,31 @@ def test_embedded_inbox_runs_the_job_in_process(sqlite_url: str, tmp_path: Path)
     assert listing(inbox_dir / "archive") == ["local.csv"]
     assert len(_rows(inbox_dir / "outbox" / "local.csv.results.csv")) == 30
     assert not os.listdir(inbox_dir / "rejected")
+
+
+def test_watch_runs_until_sigterm_and_finishes_dropped_files(pipeline: PipelineEnv,
+                                                             inbox_dir: Path) -> None:
+    import signal
+    import subprocess
+
+    from tests.clitools import DXCODER
+
+    pipeline.start_worker()
+    watcher = subprocess.Popen([DXCODER, "inbox", "watch", str(inbox_dir), "--interval", "0.5",
+                                "--settle", "1"], env=pipeline.env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1)
+        part = claims_csv(inbox_dir / "late.csv.part", 40)  # uploaded under .part, then renamed
+        part.rename(inbox_dir / "late.csv")
+        wait_until(lambda: (inbox_dir / "archive" / "late.csv").exists(), timeout=180,
+                   what="the watcher to archive the file")
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == 0, err
+    assert "submitted late.csv as job" in out and "late.csv: archived" in out
+    assert len(_rows(inbox_dir / "outbox" / "late.csv.results.csv")) == 40
+    assert job_count() == 1
