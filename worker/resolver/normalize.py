@@ -149,20 +149,24 @@ def split_term(text: str, key: str | None = None) -> tuple[list[str], list[str],
         # NOS, "Urinary tract infection, site not specified" is UTI NOS. ("stage 3
         # unspecified" says more than that and stays.)
         head, *qualifiers = text.split(",")
-        kept = [head]
+        segments: list[tuple[str, list[str] | None]] = [(head, None)]
         for qualifier in qualifiers:
             tokens = index_tokens(text_key(qualifier))
             if _DEFAULT_QUALIFIER.search(qualifier) and \
                     sum(t not in _QUALIFIER_WORDS for t in tokens) <= 1:
                 optional.extend(tokens)
             else:
-                kept.append(qualifier)
-        text = ",".join(kept)
-    if "not " in text or "NOT " in text or "Not " in text:
-        text = _NONESSENTIAL_PHRASES.sub(" nos ", text)
+                segments.append((qualifier, tokens))
+    else:
+        segments = [(text, None)]
     essential = []
-    for token in index_tokens(text_key(text)):
-        (optional if token in NONESSENTIAL else essential).append(token)
+    for segment, tokens in segments:
+        if tokens is None or "not " in segment or "NOT " in segment or "Not " in segment:
+            if "not " in segment or "NOT " in segment or "Not " in segment:
+                segment = _NONESSENTIAL_PHRASES.sub(" nos ", segment)
+            tokens = index_tokens(text_key(segment))
+        for token in tokens:
+            (optional if token in NONESSENTIAL else essential).append(token)
     return essential, optional, aliases
 
 

@@ -174,6 +174,8 @@ class TextMatcher:
         if abbreviations:
             variants += [(variant, True) for variant in self.expansions(key)]
         for variant, expanded in variants:
+            if expanded and best is not None and best[0][0].score >= _EXPANSION_FACTOR:
+                break  # no expansion can beat what the entry matched as written
             if expanded:
                 exact = self.exact(variant)
                 if exact is not None and exact.status == out.RESOLVED:
