@@ -75,13 +75,14 @@ class TextIndex:
                           if len(word) >= 4 and word.isalpha())
         del spelled
         # Keys are interned so releases that share a term share its string. A hit is packed
-        # into one int (code number x 4 + kind), several into a tuple of ints: a fifth of the
-        # memory of (code, kind) tuples, and most keys name one code.
+        # into one int (code number x 4 + kind), several into a sorted tuple of ints: a fifth
+        # of the memory of (code, kind) tuples, most keys name one code, and the order of the
+        # database rows cannot show through.
         self.codes: list[str] = sorted({code for found in exact.values() for code, _ in found})
         code_id = {code: n for n, code in enumerate(self.codes)}
         self.exact: dict[str, int | tuple[int, ...]] = {}
         for key, found in exact.items():
-            packed = [code_id[code] * 4 + KIND_RANK[kind] for code, kind in found]
+            packed = sorted({code_id[code] * 4 + KIND_RANK[kind] for code, kind in found})
             self.exact[sys.intern(key)] = packed[0] if len(packed) == 1 else tuple(packed)
         del exact, code_id
         df: dict[str, int] = dict(Counter(itertools.chain.from_iterable(
