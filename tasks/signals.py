@@ -20,15 +20,22 @@ def _setup_logging(**_: Any) -> None:
     setup_logging(get_settings())
 
 
+@signals.worker_init.connect
+def _worker_init(**_: Any) -> None:
+    # In the main process, before the pool forks: build the index once for every child.
+    from worker.pipeline.warmup import preload_resolver
+
+    preload_resolver()
+    db.dispose()  # no connection of the parent's crosses the fork
+
+
 @signals.worker_process_init.connect
 def _process_init(**_: Any) -> None:
-    # The parent's pooled connections must not be used (or closed) by the child.
+    # The parent's pooled connections must not be used (or closed) by the child. The resolver's
+    # index is inherited as is; it checks the database for changes on every batch.
     db.reset_after_fork()
     db.mark_worker_process()
     breakers.install()
-    from worker.resolver import reset_resolver
-
-    reset_resolver()
 
 
 @signals.worker_ready.connect

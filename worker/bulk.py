@@ -53,7 +53,7 @@ def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterab
     cursor = dbapi.cursor()
     try:
         while batch := list(itertools.islice(iterator, _BATCH)):
-            cursor.executemany(sql, [tuple(_sqlite_value(v) for v in row) for row in batch])
+            cursor.executemany(sql, _sqlite_rows(batch))
             count += len(batch)
     finally:
         cursor.close()
@@ -61,8 +61,24 @@ def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterab
 
 
 def _sqlite_value(value: Any) -> Any:
+    # SQLAlchemy's SQLite DATE/DATETIME storage format: ISO text, naive UTC for datetimes.
     if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+def _sqlite_rows(batch: list[Sequence[Any]]) -> list[Sequence[Any]]:
+    """Convert only the date/datetime columns (callers keep one type per column)."""
+    temporal = set()
+    for i in range(len(batch[0])):
+        first = next((row[i] for row in batch if row[i] is not None), None)
+        if isinstance(first, dt.date):
+            temporal.add(i)
+    if not temporal:
+        return batch
+    return [tuple(_sqlite_value(v) if i in temporal else v for i, v in enumerate(row))
+            for row in batch]

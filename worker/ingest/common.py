@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import datetime as dt
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -263,6 +264,8 @@ _SYSTEMS = {
 }
 
 
+# Pure functions of (column, value) called once per line with few distinct values: cached.
+@functools.lru_cache(maxsize=1024)
 def parse_system(name: str, value: str) -> tuple[str, str | None]:
     """The contract system for a spelling such as 'ICD-10-CM' or 'icd9'; blank means auto."""
     system = _SYSTEMS.get(_system_key(value))
@@ -283,6 +286,7 @@ _DATE_FORMS = (
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_date(name: str, value: str) -> tuple[dt.date | None, str | None]:
     """A date of service in ISO, YYYYMMDD or MM/DD/YYYY form; blank means none."""
     text = value.strip()

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from worker import contract
 from worker.ingest.common import (
     EXPECTED,
+    FIELD_LIMIT,
     PIECE_BYTES,
     Encoding,
     FileRejected,
@@ -172,6 +173,12 @@ class Layout(NamedTuple):
     id: int | None
     system: int | None
     dos: int | None
+    extra: tuple[int, ...] = ()  # the other columns, passed through
+
+
+def _with_extra(layout: Layout) -> Layout:
+    used = {layout.term, layout.id, layout.system, layout.dos}
+    return layout._replace(extra=tuple(i for i in range(len(layout.columns)) if i not in used))
 
 
 def _first_line(text: str, newline: str) -> str:
@@ -257,7 +264,8 @@ def read_layout(
                 raise FileRejected(
                     path, f"no column named {wanted!r} in the header row; check the column name"
                 )
-        return Layout(delimiter, columns, term, found["id"], found["system"], found["dos"])
+        return _with_extra(Layout(delimiter, columns, term, found["id"], found["system"],
+                                  found["dos"]))
     if term_column:
         problem = f"no column named {term_column!r} in the header row; check the column name"
     elif detected:
@@ -312,6 +320,21 @@ def open_csv(
 
 def _source_line(line_no: int, record: Record, layout: Layout, encoding: str) -> SourceLine:
     columns = layout.columns
+    fields = record.fields
+    # Fast path for the common line: clean bytes, the header's field count, short fields, a
+    # printable non-blank term. It decides exactly as the general path below would.
+    if (not record.bad_bytes and not record.unclosed and record.field_count == len(columns)
+            and max(record.lengths) <= FIELD_LIMIT):
+        term = fields[layout.term]
+        if term.strip() and term.isprintable():
+            system, system_problem = (contract.SYSTEM_AUTO, None) if layout.system is None \
+                else parse_system(columns[layout.system], fields[layout.system])
+            date_of_service, date_problem = (None, None) if layout.dos is None \
+                else parse_date(columns[layout.dos], fields[layout.dos])
+            if system_problem is None and date_problem is None:
+                extra = {columns[i]: fields[i] for i in layout.extra} or None
+                return SourceLine(line_no, term, fields[layout.id] if layout.id is not None
+                                  else "", system, date_of_service, extra, "")
     problems: list[str] = []
     if record.bad_bytes:
         problems.append(f"has bytes that are not valid {encoding.replace('-sig', '').upper()}")

@@ -23,10 +23,7 @@ Progress = Callable[[int], None]  # called with the number of lines a finished c
 
 def _init_process(settings: Settings) -> None:
     configure(settings)
-    db.reset_after_fork()
-    from worker.resolver import reset_resolver
-
-    reset_resolver()
+    db.reset_after_fork()  # the resolver's index is inherited from the parent (preloaded)
 
 
 def _run_chunk(chunk_id: int) -> tuple[int, int]:
@@ -42,6 +39,9 @@ def run_chunks(chunk_ids: Sequence[int], processes: int, progress: Progress | No
             if progress:
                 progress(lines)
         return
+    from worker.pipeline.warmup import preload_resolver
+
+    preload_resolver()
     db.dispose()  # children get their own engine; nothing pooled crosses the fork
     context = multiprocessing.get_context("fork")
     with context.Pool(processes, initializer=_init_process, initargs=(get_settings(),)) as pool:
