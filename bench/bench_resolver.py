@@ -10,7 +10,10 @@ Usage (a database with the code sets loaded: `dxcoder codeset load`; DXCODER_* s
 Each run is a fresh process (`--child`), so index load time and peak RSS are those of a new
 worker: it loads both releases, resolves the eval set, then times code entries and distinct
 free-text terms in chunks of 2,000 entries, the way the pipeline calls the resolver. The parent
-reports medians. Top-1 counts the result's `code` (a `+` combination whole), whatever its status;
+reports medians. The cold runs build the indexes from the database; then as many fresh
+processes load them from the host cache the cold runs left (worker.resolver.cache).
+
+Top-1 counts the result's `code` (a `+` combination whole), whatever its status;
 "resolved right" counts only `resolved` results; precision is right / all `resolved`.
 """
 
@@ -25,9 +28,11 @@ import os
 import platform
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -160,8 +165,12 @@ def per_second(count: int, seconds: float) -> float:
 def child(args: argparse.Namespace) -> dict[str, Any]:
     """One fresh process: load, accuracy, throughput, peak memory."""
     from worker.contract import Entry
-    from worker.resolver import get_resolver
+    from worker.resolver import engine, get_resolver
+    from worker.settings import get_settings
 
+    # The process-wide resolver, with the host cache of built indexes where --cache-dir says.
+    engine._resolver = engine.Resolver(cache_dir=Path(args.cache_dir) if args.cache_dir else None)
+    engine._resolver_url = get_settings().effective_database_url
     resolver = get_resolver()
     labels = resolver.release_labels()
     started, cpu = time.perf_counter(), time.process_time()
@@ -173,6 +182,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     report["accuracy"] = accuracy(show_misses=False)
     # A worker holding both releases, the GEMs and a warm memo (the eval set): its peak so far.
     report["rss_two_releases_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.load_only:
+        return report
 
     entries = code_workload(args.code_entries, seed=args.seed)
     resolver._memo.clear()
@@ -269,6 +280,8 @@ def main() -> int:
     parser.add_argument("--accuracy", action="store_true", help="accuracy only, misses listed")
     parser.add_argument("--baseline", action="store_true", help="also run the FTS5 bm25 baseline")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
@@ -281,17 +294,25 @@ def main() -> int:
         print_accuracy(report)
         return 0
 
-    runs = []
-    for n in range(args.runs):
-        command = [sys.executable, __file__, "--child", "--code-entries", str(args.code_entries),
-                   "--text-terms", str(args.text_terms), "--seed", str(args.seed + n)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(done.stderr, file=sys.stderr)
-            return 1
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"run {n + 1}/{args.runs} done", file=sys.stderr)
-    fingerprints = {r["accuracy"]["fingerprint"] for r in runs}
+    cache_dir = Path(tempfile.mkdtemp(prefix="dxcoder-bench-cache-"))
+    runs, cached_runs = [], []
+    try:
+        # Cold: every run builds the indexes from the database (the cache emptied before it).
+        for n in range(args.runs):
+            shutil.rmtree(cache_dir, ignore_errors=True)
+            runs.append(run_child(args, n, cache_dir, load_only=False))
+            print(f"run {n + 1}/{args.runs} (cold build) done", file=sys.stderr)
+        # Warm: a new process on a host where one already built them (prefork children,
+        # restarts) reads the cached indexes.
+        for n in range(args.runs):
+            cached_runs.append(run_child(args, n, cache_dir, load_only=True))
+            print(f"run {n + 1}/{args.runs} (from host cache) done", file=sys.stderr)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    fingerprints = {r["accuracy"]["fingerprint"] for r in runs + cached_runs}
     summary = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -309,7 +330,14 @@ def main() -> int:
         "median_load_seconds": {
             label: median([r["load_seconds"][label] for r in runs]) for label in runs[0]["load_seconds"]
         },
+        "median_cached_load_seconds": {
+            label: median([r["load_seconds"][label] for r in cached_runs])
+            for label in cached_runs[0]["load_seconds"]
+        },
+        "median_cached": {key: median([r[key] for r in cached_runs]) for key in (
+            "load_seconds_all", "load_cpu_seconds_all", "rss_two_releases_mb")},
         "all_runs": runs,
+        "all_cached_runs": cached_runs,
     }
     if args.baseline:
         summary["baseline_fts5_bm25"] = fts5_baseline()
@@ -321,6 +349,19 @@ def main() -> int:
     path.write_text(json.dumps(summary, indent=2))
     print(f"\nwritten {path.relative_to(ROOT)}")
     return 0
+
+
+def run_child(args: argparse.Namespace, n: int, cache_dir: Path, *, load_only: bool
+              ) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", "--code-entries", str(args.code_entries),
+               "--text-terms", str(args.text_terms), "--seed", str(args.seed + n),
+               "--cache-dir", str(cache_dir)]
+    if load_only:
+        command.append("--load-only")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def print_accuracy(report: dict[str, Any]) -> None:
@@ -346,10 +387,15 @@ def print_speed(summary: dict[str, Any]) -> None:
           f"  [{m['text_terms_per_cpu_s']:,.0f}]")
     print(f"  repeated free-text entries/s            {m['repeated_text_entries_per_s']:>12,.0f}")
     loads = ", ".join(f"{k} {v:.2f} s" for k, v in summary["median_load_seconds"].items())
-    print(f"  index load: {loads}; both {m['load_seconds_all']:.2f} s "
+    print(f"  index load, built from the database: {loads}; both {m['load_seconds_all']:.2f} s "
           f"[{m['load_cpu_seconds_all']:.2f} s]")
-    print(f"  RSS holding both releases (+GEMs, memo) {m['rss_two_releases_mb']:>9,.0f} MB; "
-          f"peak at the end of the run {m['peak_rss_mb']:,.0f} MB")
+    c = summary["median_cached"]
+    loads = ", ".join(f"{k} {v:.2f} s" for k, v in summary["median_cached_load_seconds"].items())
+    print(f"  index load, from the host cache:     {loads}; both {c['load_seconds_all']:.2f} s "
+          f"[{c['load_cpu_seconds_all']:.2f} s]")
+    print(f"  RSS holding both releases (+GEMs, memo): built {m['rss_two_releases_mb']:,.0f} MB, "
+          f"from cache {c['rss_two_releases_mb']:,.0f} MB; peak at the end of a run "
+          f"{m['peak_rss_mb']:,.0f} MB")
     print(f"  deterministic across runs: {summary['deterministic_across_runs']}")
     if "baseline_fts5_bm25" in summary:
         b = summary["baseline_fts5_bm25"]

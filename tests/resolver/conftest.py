@@ -22,7 +22,7 @@ from tests.conftest import PG_SERVER, _drop
 from worker.resolver import Resolver, reset_resolver
 
 
-def _resolver_on(url: str) -> tuple[Resolver, sa.Engine]:
+def _resolver_on(url: str, cache_dir: Path | None = None) -> tuple[Resolver, sa.Engine]:
     engine = sa.create_engine(url, poolclass=NullPool)
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
 
@@ -38,15 +38,16 @@ def _resolver_on(url: str) -> tuple[Resolver, sa.Engine]:
         finally:
             session.close()
 
-    return Resolver(sessions=scope), engine
+    return Resolver(sessions=scope, cache_dir=cache_dir), engine
 
 
 @pytest.fixture(scope="session")
-def pg_resolver(pg_admin: sa.Engine, pg_template: str) -> Iterator[Resolver]:
+def pg_resolver(pg_admin: sa.Engine, pg_template: str,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Resolver]:
     name = f"dxcoder_rs_{uuid.uuid4().hex[:10]}"
     with pg_admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    resolver, engine = _resolver_on(f"{PG_SERVER}/{name}")
+    resolver, engine = _resolver_on(f"{PG_SERVER}/{name}", tmp_path_factory.mktemp("pg-cache"))
     yield resolver
     engine.dispose()
     _drop(pg_admin, name)
@@ -57,9 +58,15 @@ def sqlite_resolver(sqlite_template: Path, tmp_path_factory: pytest.TempPathFact
                     ) -> Iterator[Resolver]:
     target = tmp_path_factory.mktemp("resolver") / "dxcoder.sqlite3"
     shutil.copyfile(sqlite_template, target)
-    resolver, engine = _resolver_on(f"sqlite:///{target}")
+    resolver, engine = _resolver_on(f"sqlite:///{target}", target.parent / "cache")
     yield resolver
     engine.dispose()
+
+
+@pytest.fixture
+def sqlite_session_factory(sqlite_resolver: Resolver) -> object:
+    """The session factory behind sqlite_resolver, for building more resolvers on its data."""
+    return sqlite_resolver._sessions
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -98,7 +98,9 @@ def override_remove(term: str) -> None:
     ensure_schema()
     key = _term_key(term)
     with db.session_scope() as session:
-        removed = session.execute(delete(Override).where(Override.term_key == key)).rowcount
-    if not removed:
+        removed = session.scalar(select(Override.id).where(Override.term_key == key))
+        if removed is not None:
+            session.execute(delete(Override).where(Override.term_key == key))
+    if removed is None:
         fail(f"no override for {term!r}; `dxcoder override list` shows them")
     click.echo(f"override removed: {term!r}")

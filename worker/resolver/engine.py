@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ from worker.contract import (
     Result,
 )
 from worker.errors import NoReleaseError
-from worker.resolver import codes, gems, loading
+from worker.resolver import cache, codes, gems, loading
 from worker.resolver import outcome as out
 from worker.resolver.hierarchy import CodeTable, remember_core_words
 from worker.resolver.loading import GemTarget, ReleaseInfo
@@ -79,8 +80,19 @@ class Resolver:
     newest id) runs once per `resolve` call; a change drops what it affects.
     """
 
-    def __init__(self, sessions: SessionFactory = db.session_scope) -> None:
+    def __init__(self, sessions: SessionFactory = db.session_scope,
+                 cache_dir: Path | None | bool = True) -> None:
+        """`sessions`: the way to the database (worker.db.session_scope). `cache_dir`: where
+        built text indexes are kept for the next process (True: DATA_DIR/resolver-cache,
+        None or False: nowhere)."""
         self._sessions = sessions
+        self._cache_dir: Path | None = None
+        if cache_dir is True:
+            from worker.settings import get_settings
+
+            self._cache_dir = Path(get_settings().data_dir) / "resolver-cache"
+        elif isinstance(cache_dir, Path):
+            self._cache_dir = cache_dir
         self._lock = threading.RLock()
         self._stamp: tuple[Any, ...] | None = None
         self._releases: list[ReleaseInfo] = []
@@ -118,10 +130,10 @@ class Resolver:
                 else:
                     pinned = (release, _NOTE_NONE)
                     keys = [(e.term, e.system, pinned) for e in entries]
-                distinct: dict[tuple[Any, ...], tuple[Any, ...]] = dict.fromkeys(keys)  # type: ignore[arg-type]
+                distinct: dict[tuple[Any, ...], Any] = dict.fromkeys(keys)
             except TypeError:  # an unhashable term or system: such entries are refused below
                 keys = [self._safe_key(e, release) for e in entries]
-                distinct = dict.fromkeys(keys)  # type: ignore[arg-type]
+                distinct = dict.fromkeys(keys)
             for key in distinct:
                 label, note = key[2]
                 distinct[key] = self._fields(key[0], key[1], label, note)
@@ -217,25 +229,46 @@ class Resolver:
             return found
         started = time.perf_counter()
         table = self._table(label)
+        cache_key = cache.key(label, self._stamp[0] if self._stamp else ())
+        path = cache.path_for(self._cache_dir, label, cache_key) if self._cache_dir else None
         with _no_collection():
-            with self._sessions() as session:
-                term_rows = loading.terms(session, self._info(label).id)
-            # 7th-character codes keep their exact titles but stay out of the token index:
-            # a text naming an injury lands on its 6-character code, whose 7th character a
-            # person chooses.
-            searchable = {code for code in table.titles if len(code) < 8}
-            text_index = TextIndex(term_rows, searchable=searchable)
-            del term_rows
-            remember_core_words(text_index.title_words or ())
-            text_index.title_words = None
-            speller = Speller(text_index.vocabulary, also_known=text_index.idf)
+            state = cache.read(path, cache_key) if path is not None else None
+            if state is not None:
+                text_index = TextIndex.from_state(state)
+                speller = Speller(text_index.vocabulary, also_known=text_index.idf,
+                                  deletes=state["deletes"])
+                remember_core_words(state["title_words"])
+                source = "cache"
+            else:
+                text_index, speller, title_words = self._build_text(label, table)
+                remember_core_words(title_words)
+                source = "database"
+                if path is not None:
+                    cache.write(path, cache_key, {**text_index.state(), "deletes": speller.deletes,
+                                                  "title_words": title_words})
+                del title_words
             matcher = TextMatcher(table, text_index, speller, self._abbreviations)
         index = ReleaseIndex(self._info(label), table, matcher, time.perf_counter() - started)
         self._indexes[label] = index
         log.info("resolver.index_loaded", extra={
-            "release": label, "seconds": round(index.seconds, 2), "codes": len(table.titles),
-            "documents": len(text_index.doc_code), "exact_terms": len(text_index.exact)})
+            "release": label, "seconds": round(index.seconds, 2), "source": source,
+            "codes": len(table.titles), "documents": len(text_index.doc_code),
+            "exact_terms": len(text_index.exact)})
         return index
+
+    def _build_text(self, label: str, table: CodeTable
+                    ) -> tuple[TextIndex, Speller, list[tuple[str, tuple[str, ...]]]]:
+        with self._sessions() as session:
+            term_rows = loading.terms(session, self._info(label).id)
+        # 7th-character codes keep their exact titles but stay out of the token index:
+        # a text naming an injury lands on its 6-character code, whose 7th character a
+        # person chooses.
+        searchable = {code for code in table.titles if len(code) < 8}
+        text_index = TextIndex(term_rows, searchable=searchable)
+        del term_rows
+        title_words = [(title, tuple(words)) for title, words in text_index.title_words or ()]
+        text_index.title_words = None
+        return text_index, Speller(text_index.vocabulary, also_known=text_index.idf), title_words
 
     def _gem(self) -> dict[str, tuple[GemTarget, ...]]:
         if self._gems is None:

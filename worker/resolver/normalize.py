@@ -159,13 +159,13 @@ def split_term(text: str, key: str | None = None) -> tuple[list[str], list[str],
                 segments.append((qualifier, tokens))
     else:
         segments = [(text, None)]
-    essential = []
-    for segment, tokens in segments:
-        if tokens is None or "not " in segment or "NOT " in segment or "Not " in segment:
+    essential: list[str] = []
+    for segment, known in segments:
+        if known is None or "not " in segment or "NOT " in segment or "Not " in segment:
             if "not " in segment or "NOT " in segment or "Not " in segment:
                 segment = _NONESSENTIAL_PHRASES.sub(" nos ", segment)
-            tokens = index_tokens(text_key(segment))
-        for token in tokens:
+            known = index_tokens(text_key(segment))
+        for token in known:
             (optional if token in NONESSENTIAL else essential).append(token)
     return essential, optional, aliases
 

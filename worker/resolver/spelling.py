@@ -29,9 +29,11 @@ class Speller:
 
     __slots__ = ("_known", "_words", "_rank", "_by_length", "_deletes", "_cache")
 
-    def __init__(self, vocabulary: Iterable[str], also_known: Iterable[str] = ()) -> None:
+    def __init__(self, vocabulary: Iterable[str], also_known: Iterable[str] = (),
+                 deletes: dict[str, tuple[int, ...]] | None = None) -> None:
         """`vocabulary`: words to correct towards, most frequent first (ties go to the common
-        word); `also_known`: further words that are no typo (short words, index tokens)."""
+        word); `also_known`: further words that are no typo (short words, index tokens);
+        `deletes`: the deletion index of this vocabulary if it was kept (worker.resolver.cache)."""
         words = list(vocabulary)
         self._known = frozenset([*words, *also_known])
         self._rank = {word: rank for rank, word in enumerate(words)}
@@ -42,16 +44,22 @@ class Speller:
         # One-deletion index (SymSpell): every word and each of its one-letter deletions ->
         # the word's frequency rank. A typo one edit away shares a key with its word, so most
         # corrections are a few dictionary lookups; rapidfuzz then only confirms the distance.
-        deletes: dict[str, list[int]] = {}
-        for rank, word in enumerate(words):
-            for key in {word, *(word[:i] + word[i + 1:] for i in range(len(word)))}:
-                deletes.setdefault(key, []).append(rank)
-        self._deletes = {key: tuple(ranks) for key, ranks in deletes.items()}
-        del deletes
+        if deletes is None:
+            building: dict[str, list[int]] = {}
+            for rank, word in enumerate(words):
+                for key in {word, *(word[:i] + word[i + 1:] for i in range(len(word)))}:
+                    building.setdefault(key, []).append(rank)
+            deletes = {key: tuple(ranks) for key, ranks in building.items()}
+            del building
+        self._deletes = deletes
         self._cache: dict[str, tuple[tuple[str, ...], int]] = {}
 
     def __contains__(self, word: str) -> bool:
         return word in self._known
+
+    @property
+    def deletes(self) -> dict[str, tuple[int, ...]]:
+        return self._deletes
 
     def split_number(self, word: str) -> tuple[str, ...] | None:
         """type2 -> (type, 2), when the letters are a known word."""

@@ -226,7 +226,7 @@ class TextMatcher:
             confidence = min(confidence, CONFIDENCE_TERM if top.perfect else 0.96)
             return out.resolved(top.code, table.title(top.code), method, confidence, message,
                                 tuple(alternatives))
-        choices = [(c.code, table.title(c.code)) for c in [top, *rivals] if c.billable]
+        ranked_choices = [(c.code, table.title(c.code)) for c in [top, *rivals] if c.billable]
         why = ("several codes fit the entry about equally well" if margin < _MARGIN
                else "the best match is not close enough to use without review")
-        return out.review(choices, method, why, confidence)
+        return out.review(ranked_choices, method, why, confidence)

@@ -7,6 +7,7 @@ import math
 import sys
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,9 @@ class TextIndex:
             _add_exact(exact, key, code, kind)
             if key.endswith(" nos"):  # "Stroke NOS" is what "stroke" alone means
                 _add_exact(exact, key[:-4], code, kind)
-            if code not in searchable:
+            # CMS short titles are matched exactly only: their shorthand ("athscl", "unsp") is
+            # no vocabulary to score typed text against, and they are a third of the terms.
+            if code not in searchable or kind == "short_title":
                 if "[" in text:
                     for alias in split_term(text)[2]:
                         _add_exact(exact, text_key(alias), code, kind)
@@ -62,8 +65,7 @@ class TextIndex:
                     _add_exact(exact, alias_key, code, kind)
             if not ess:
                 continue
-            if kind != "short_title":  # CMS shorthand ("athscl", "unsp") is no spelling to aim at
-                spelled.append(key)
+            spelled.append(key)
             ess_t = tuple(sorted(set(ess)))
             opt_t = tuple(sorted(set(opt).difference(ess))) if opt else ()
             signature = (code, ess_t, opt_t)
@@ -120,6 +122,37 @@ class TextIndex:
         self.vocabulary = sorted(surface, key=lambda w: (-surface[w], w))
 
 
+    def state(self) -> dict[str, Any]:
+        """Everything the index holds, as plain values marshal can write (worker.resolver.cache).
+
+        Flat: one entry per field (the cache writes them one by one); document codes as
+        numbers into `codes`, so reading them back shares the code strings."""
+        code_id = {code: n for n, code in enumerate(self.codes)}
+        return {
+            "exact": self.exact, "codes": self.codes,
+            "doc_code": _array_state(np.array([code_id[c] for c in self.doc_code], dtype=np.int32)),
+            "doc_kind": bytes(self.doc_kind), "doc_weight": _array_state(self.doc_weight),
+            "doc_optional_weight": _array_state(self.doc_optional_weight),
+            "doc_full_weight": _array_state(self.doc_full_weight), "token_id": self.token_id,
+            "essential": self.essential.state(), "optional": self.optional.state(),
+            "df": self.df, "idf": self.idf, "max_idf": self.max_idf, "vocabulary": self.vocabulary,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TextIndex:
+        index = cls.__new__(cls)
+        for name in ("exact", "codes", "token_id", "df", "idf", "max_idf", "vocabulary"):
+            setattr(index, name, state[name])
+        codes = index.codes
+        index.doc_code = [codes[n] for n in _array(state["doc_code"]).tolist()]
+        index.doc_kind = list(state["doc_kind"])
+        for name in ("doc_weight", "doc_optional_weight", "doc_full_weight"):
+            setattr(index, name, _array(state[name]))
+        index.essential = _Postings.from_state(state["essential"])
+        index.optional = _Postings.from_state(state["optional"])
+        index.title_words = None
+        return index
+
     def hits(self, key: str) -> list[tuple[str, str]] | None:
         """(code, kind) of every term whose exact key this is, or None."""
         packed = self.exact.get(key)
@@ -148,6 +181,23 @@ class _Postings:
 
     def get(self, token: int) -> np.ndarray:
         return self.documents[self.offsets[token]:self.offsets[token + 1]]
+
+    def state(self) -> tuple[Any, Any]:
+        return _array_state(self.offsets), _array_state(self.documents)
+
+    @classmethod
+    def from_state(cls, state: tuple[Any, Any]) -> _Postings:
+        postings = cls.__new__(cls)
+        postings.offsets, postings.documents = _array(state[0]), _array(state[1])
+        return postings
+
+
+def _array_state(array: np.ndarray) -> tuple[str, bytes]:
+    return array.dtype.str, array.tobytes()
+
+
+def _array(state: tuple[str, bytes]) -> np.ndarray:
+    return np.frombuffer(state[1], dtype=np.dtype(state[0]))
 
 
 def _add_exact(exact: dict[str, list[tuple[str, str]]], key: str, code: str, kind: str) -> None:
