@@ -14,7 +14,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from tasks.app import app
 from worker import breakers
 from worker.errors import DependencyUnavailable
-from worker.logs import log_context
+from worker.logs import log_context, safe_traceback
 from worker.pipeline import chunks
 from worker.settings import get_settings
 
@@ -73,7 +73,8 @@ def resolve_chunk(self: Task, chunk_id: int) -> dict[str, Any]:
             # A bug, not an outage: remember it on the chunk and try again a little later; the
             # attempt counter turns a chunk that always fails into `error` lines.
             chunks.record_failure(chunk_id, f"{type(exc).__name__} while resolving", requeue=True)
-            log.exception("chunk.failed", extra={"error": type(exc).__name__})
+            log.error("chunk.failed", extra={"error": type(exc).__name__,
+                                             "where": safe_traceback(exc)})
             raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1),
                              max_retries=_s.max_attempts) from None
         return {"outcome": report.outcome, "lines": report.lines, "job_id": report.job_id}

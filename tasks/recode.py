@@ -17,7 +17,7 @@ from tasks.app import app
 from tasks.chunks import TRANSIENT
 from worker import breakers
 from worker.errors import DependencyUnavailable
-from worker.logs import log_context
+from worker.logs import log_context, safe_traceback
 from worker.recode import apply, runs
 from worker.recode.reconcile import set_sender
 from worker.settings import get_settings
@@ -106,7 +106,8 @@ def recode_chunk(self: Task, chunk_id: int) -> dict[str, Any]:
             # A bug, not an outage: try again a little later; the chunk's attempt counter
             # turns one that always fails into an `error` chunk and a `failed` run.
             apply.record_failure(chunk_id)
-            log.exception("recode.failed", extra={"error": type(exc).__name__})
+            log.error("recode.failed", extra={"error": type(exc).__name__,
+                                              "where": safe_traceback(exc)})
             raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1),
                              max_retries=_s.max_attempts) from None
         return {"outcome": report.outcome, "run_id": report.run_id, "checked": report.checked}

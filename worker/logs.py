@@ -12,6 +12,7 @@ import logging.handlers
 import os
 import socket
 import sys
+import traceback
 import types
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -90,3 +91,13 @@ def setup_logging(settings: Settings, *, stream: Any = None) -> None:
     # Library chatter that would drown our events at INFO.
     for noisy in ("sqlalchemy.engine", "alembic.runtime.migration", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def safe_traceback(exc: BaseException, limit: int = 12) -> list[str]:
+    """Where an exception came from (file:line in function), without its message.
+
+    Exception messages can quote data (a driver's DataError names the bad value), and claims
+    data is PHI; the frames are enough to find the bug.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)[-limit:]
+    return [f"{'/'.join(f.filename.rsplit('/', 2)[-2:])}:{f.lineno} in {f.name}" for f in frames]
