@@ -49,7 +49,7 @@ def resolve_icd10(term: str, flat: str, table: CodeTable,
         if code in table.billable:
             confidence = out.CONFIDENCE_EXACT if exact else out.CONFIDENCE_NORMALIZED
             return out.resolved(code, table.title(code), method, confidence)
-        children = table.billable_descendants(code)
+        children = table.suggestions(code)
         retired = next((o for o in others if code in o.billable), None)
         if retired is not None:
             # G35 on a 2026 date: billable until the release split it, a header now.

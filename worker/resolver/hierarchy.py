@@ -11,7 +11,8 @@ from worker.resolver.normalize import split_term
 _OTHER_AND_UNSPECIFIED = re.compile(r"^other and unspecified\b", re.IGNORECASE)
 # Qualifiers that say "the usual case" rather than what the condition is.
 _DEFAULT_PHRASES = re.compile(
-    r"\bwithout\b(?:(?!\bwith\b)[^,])*|\buncomplicated\b|\bnot intractable\b|\bnot specified as \w+",
+    r"\bwithout\b(?:(?!\bwith\b)[^,])*|\buncomplicated\b|\bnot intractable\b"
+    r"|\bnot specified as \w+|\bunspecified as [^,]*|\b(?:of )?unspecified site\b|\bsite unspecified\b",
     re.IGNORECASE,
 )
 _UNSPECIFIED_WORD = re.compile(r"\bunspecified\b")
@@ -118,6 +119,22 @@ class CodeTable:
         self._descendants[code] = ordered
         return ordered
 
+    def suggestions(self, code: str) -> list[str]:
+        """Billable codes under a header for a person to choose from, the likeliest first: those
+        under its default path first (S93.40 -> S93.409, whose 7th character a person picks:
+        S93.409A first), then the rest default-first (billable_descendants)."""
+        deepest = code
+        for _ in range(8):
+            chosen = self._default_child(deepest) if deepest not in self.billable else None
+            if chosen is None:
+                break
+            deepest = chosen
+        everything = self.billable_descendants(code)
+        if deepest == code:
+            return list(everything)
+        first = [deepest] if deepest in self.billable else list(self.billable_descendants(deepest))
+        return first + [c for c in everything if c not in set(first)]
+
     def default_code(self, code: str) -> str | None:
         """The billable code a term naming `code` stands for, or None if a person must choose.
 
@@ -197,13 +214,13 @@ class CodeTable:
         if code in self.billable:
             return [code]
         if code in self.titles:
-            return list(self.billable_descendants(code))
+            return self.suggestions(code)
         ancestor = self.nearest_ancestor(code)
         if ancestor is None:
             return []
         if ancestor in self.billable:
             return [ancestor]
-        found = list(self.billable_descendants(ancestor))
+        found = self.suggestions(ancestor)
         flat = code.replace(".", "")
         if len(flat) == 7:
             same_seventh = [c for c in found if len(c) == 8 and c[-1] == flat[-1]]

@@ -138,7 +138,11 @@ def split_term(text: str, key: str | None = None) -> tuple[list[str], list[str],
     aliases: list[str] = []
     optional: list[str] = []
     if "[" in text:
-        aliases = [a.strip() for a in _BRACKET.findall(text) if a.strip()]
+        # A bracket at the end names the whole term ("Heart failure with reduced ejection
+        # fraction [HFrEF]"); one inside names only the words before it ("Systemic lupus
+        # erythematosus [SLE] inhibitor ..."), so it is no alias of the term.
+        if text.rstrip().endswith("]"):
+            aliases = [a.strip() for a in _BRACKET.findall(text)[-1:] if a.strip()]
         text = _BRACKET.sub(" ", text)
     if "(" in text:
         optional = [w for inner in _PAREN.findall(text) for w in index_tokens(text_key(inner))]

@@ -101,7 +101,7 @@ class TextMatcher:
                 note = f"the term names {specific[0]}, a category; its default code is {final}"
                 message = f"{message}; {note}" if message else note
             return out.resolved(final, table.title(final), method, confidence, message)
-        choices = finals + [c for h in headers for c in table.billable_descendants(h)]
+        choices = finals + [c for h in headers for c in table.suggestions(h)]
         if len(finals) > 1:
             why = f"the term names {len(finals) + len(headers)} different codes: choose one"
         else:
@@ -213,7 +213,7 @@ class TextMatcher:
             return out.no_match("no term of this release is close enough to the entry", method)
         alternatives = [c.code for c in rivals if c.billable][:out.MAX_ALTERNATIVES]
         if not top.billable:
-            choices = list(table.billable_descendants(top.code))
+            choices = table.suggestions(top.code)
             return out.review([(c, table.title(c)) for c in choices], method,
                               f"the entry names {top.code}, a category with no default code: "
                               "choose one of its codes", confidence)
