@@ -87,7 +87,8 @@ def test_an_unknown_pinned_release_is_refused(resolver: Resolver) -> None:
 
 
 def test_one_failing_line_does_not_sink_the_batch(resolver: Resolver,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     original = engine.Resolver._decide
 
     def faulty(self: Resolver, term: str, *args: Any) -> Any:
@@ -99,6 +100,9 @@ def test_one_failing_line_does_not_sink_the_batch(resolver: Resolver,
     results = resolver.resolve([Entry(1, "E11.9"), Entry(2, "boom"), Entry(3, "I10")])
     assert [r.status for r in results] == ["resolved", "error", "resolved"]
     assert results[1].message == "internal error while resolving this line (RuntimeError)"
+    [record] = [r for r in caplog.records if r.getMessage() == "resolver.entry_failed"]
+    assert record.error == "RuntimeError"  # type: ignore[attr-defined]
+    assert "secret" not in caplog.text and record.exc_info is None  # no PHI in the logs
     monkeypatch.setattr(engine.Resolver, "_decide", original)
     # An error is not remembered: the next call tries again.
     assert resolver.resolve([Entry(2, "boom")])[0].status != "error"

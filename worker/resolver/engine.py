@@ -11,6 +11,7 @@ import gc
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -292,7 +293,11 @@ class Resolver:
         except NoReleaseError:
             raise
         except Exception as exc:  # one bad line must not sink the batch; not remembered
-            log.exception("resolver.entry_failed", extra={"error": type(exc).__name__})
+            # Where it failed, not what it said: exception messages can carry the entry (PHI).
+            frames = [f"{Path(f.filename).name}:{f.lineno}:{f.name}"
+                      for f in traceback.extract_tb(exc.__traceback__)]
+            log.error("resolver.entry_failed", extra={"error": type(exc).__name__,
+                                                      "frames": frames[-6:]})
             return _as_fields(out.internal_error(exc), "")
         found = _as_fields(outcome, label)
         memo[key] = found
