@@ -58,3 +58,16 @@ def test_a_term_that_is_not_text_is_invalid_input(resolver: Resolver) -> None:
                                        Entry(line_no=2, term="E11.9")])
     assert result.status == "invalid_input"
     assert fine.code == "E11.9"
+
+
+def test_a_date_of_service_that_is_not_a_date_is_invalid_input(resolver: Resolver) -> None:
+    import datetime as dt
+
+    entries = [Entry(line_no=1, term="E11.9", date_of_service="2025-01-01"),  # type: ignore[arg-type]
+               Entry(line_no=2, term="E11.9", date_of_service=[2025]),  # type: ignore[arg-type]
+               Entry(line_no=3, term="G35", date_of_service=dt.datetime(2025, 3, 1, 8, 30)),
+               Entry(line_no=4, term="E11.9")]
+    results = resolver.resolve(entries)
+    assert [r.status for r in results] == ["invalid_input", "invalid_input", "resolved", "resolved"]
+    assert results[0].message == "the date of service is not a date"
+    assert results[2].code_set == "FY2025"

@@ -57,7 +57,7 @@ ICD10_START = dt.date(2015, 10, 1)
 # Distinct (term, system, release) answers remembered per process.
 MEMO_SIZE = 50_000
 
-_NOTE_NONE, _NOTE_EARLY, _NOTE_PRE_ICD10 = 0, 1, 2
+_NOTE_NONE, _NOTE_EARLY, _NOTE_PRE_ICD10, _NOTE_BAD_DATE = 0, 1, 2, 3
 # What claims extracts put in an empty field (text keys).
 NULL_MARKERS = frozenset({"null", "none", "na", "n a", "nil", "nan", "unknown", "not applicable",
                           "tbd"})
@@ -198,6 +198,10 @@ class Resolver:
         """The catalog.release_in_force rule: latest effective_from on or before the date."""
         if not self._releases:
             raise NoReleaseError("no ICD-10-CM release is loaded: run `dxcoder codeset load`")
+        if isinstance(on, dt.datetime):
+            on = on.date()
+        elif on is not None and not isinstance(on, dt.date):
+            return ("", _NOTE_BAD_DATE)  # refused per entry in _resolve_one
         if on is None:
             chosen = (self._releases[-1].label, _NOTE_NONE)
         else:
@@ -309,6 +313,8 @@ class Resolver:
         problem = input_problem(term) if isinstance(term, str) else "entry is not text"
         if problem:
             return out.invalid(problem)
+        if note == _NOTE_BAD_DATE:
+            return out.invalid("the date of service is not a date")
         if not isinstance(system, str) or system not in SYSTEMS:
             return out.invalid(f"unknown coding system {system!r}; use one of {', '.join(SYSTEMS)}"
                                if len(str(system)) <= 20 else "unknown coding system")
