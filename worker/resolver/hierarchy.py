@@ -77,7 +77,8 @@ def _rank(title: str) -> int:
 class CodeTable:
     """Every code of a release; headers know their billable descendants, default first."""
 
-    __slots__ = ("label", "titles", "billable", "children", "_descendants", "_default")
+    __slots__ = ("label", "titles", "billable", "children", "_descendants", "_default",
+                 "_suggestions")
 
     def __init__(self, label: str, rows: Iterable[tuple[str, str, bool, str | None]]) -> None:
         self.label = label
@@ -96,6 +97,7 @@ class CodeTable:
             kids.sort()
         self._descendants: dict[str, tuple[str, ...]] = {}
         self._default: dict[str, str | None] = {}
+        self._suggestions: dict[str, tuple[str, ...]] = {}
 
     def __contains__(self, code: str) -> bool:
         return code in self.titles
@@ -123,6 +125,9 @@ class CodeTable:
         """Billable codes under a header for a person to choose from, the likeliest first: those
         under its default path first (S93.40 -> S93.409, whose 7th character a person picks:
         S93.409A first), then the rest default-first (billable_descendants)."""
+        cached = self._suggestions.get(code)
+        if cached is not None:
+            return list(cached)
         deepest = code
         for _ in range(8):
             chosen = self._default_child(deepest) if deepest not in self.billable else None
@@ -131,9 +136,13 @@ class CodeTable:
             deepest = chosen
         everything = self.billable_descendants(code)
         if deepest == code:
-            return list(everything)
-        first = [deepest] if deepest in self.billable else list(self.billable_descendants(deepest))
-        return first + [c for c in everything if c not in set(first)]
+            ordered = everything
+        else:
+            first = (deepest,) if deepest in self.billable else self.billable_descendants(deepest)
+            taken = set(first)
+            ordered = first + tuple(c for c in everything if c not in taken)
+        self._suggestions[code] = ordered
+        return list(ordered)
 
     def default_code(self, code: str) -> str | None:
         """The billable code a term naming `code` stands for, or None if a person must choose.
