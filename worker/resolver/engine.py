@@ -240,8 +240,7 @@ class Resolver:
             state = cache.read(path, cache_key) if path is not None else None
             if state is not None:
                 text_index = TextIndex.from_state(state)
-                speller = Speller(text_index.vocabulary, also_known=text_index.idf,
-                                  deletes=state["deletes"])
+                speller = self._speller(text_index, state["deletes"])
                 remember_core_words(state["title_words"])
                 source = "cache"
             else:
@@ -273,7 +272,18 @@ class Resolver:
         del term_rows
         title_words = [(title, tuple(words)) for title, words in text_index.title_words or ()]
         text_index.title_words = None
-        return text_index, Speller(text_index.vocabulary, also_known=text_index.idf), title_words
+        return text_index, self._speller(text_index, None), title_words
+
+    def _speller(self, text_index: TextIndex, deletes: dict[str, tuple[int, ...]] | None
+                 ) -> Speller:
+        """The speller leaves alone index words, words of titles, abbreviations ("unsp": the
+        expansion stage reads them) and CMS shorthand no real word is one edit from."""
+        abbreviations = {text_key(short) for short in self._abbreviations}
+        speller = Speller(text_index.vocabulary, deletes=deletes, also_known=[
+            *text_index.idf, *text_index.known_words,
+            *(w for w in abbreviations if w and " " not in w)])
+        speller.also_known([w for w in text_index.shorthand_words if not speller.near_a_word(w)])
+        return speller
 
     def _gem(self) -> dict[str, tuple[GemTarget, ...]]:
         if self._gems is None:

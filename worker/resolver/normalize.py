@@ -215,15 +215,20 @@ def dotted(flat: str) -> str:
     return flat if len(flat) <= 3 else f"{flat[:3]}.{flat[3:]}"
 
 
+# Lone surrogates are what undecodable bytes become (errors="surrogateescape"); C0/C1 controls
+# other than tab and line ends have no place in a diagnosis.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def input_problem(term: str) -> str | None:
     """Why a term cannot be read at all (None if it can). Never echoes the input."""
     if len(term) > MAX_TERM_LENGTH:
         return f"entry is longer than {MAX_TERM_LENGTH} characters; a diagnosis entry is one short term"
-    for ch in term:
-        code = ord(ch)
-        if 0xD800 <= code <= 0xDFFF:
+    if not term.isprintable():  # cheap test first; most entries are plain printable text
+        if _SURROGATES.search(term):
             return "entry is not valid UTF-8 text"
-        if (code < 32 and ch not in "\t\n\r") or code == 127 or 0x80 <= code < 0xA0:
+        if _CONTROL.search(term):
             return "entry contains control characters"
     if not term.strip():
         return "entry is empty"

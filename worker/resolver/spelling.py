@@ -38,9 +38,12 @@ class Speller:
         self._known = frozenset([*words, *also_known])
         self._rank = {word: rank for rank, word in enumerate(words)}
         self._words = words
-        self._by_length: dict[int, list[str]] = {}
+        # Two or three edits away, words with the same first letter are tried first (buckets
+        # 20 times smaller); only if none is that close, every word within two edits.
+        self._by_length: dict[tuple[int, str], list[str]] = {}
         for word in words:
-            self._by_length.setdefault(len(word), []).append(word)
+            self._by_length.setdefault((len(word), word[0]), []).append(word)
+            self._by_length.setdefault((len(word), ""), []).append(word)
         # One-deletion index (SymSpell): every word and each of its one-letter deletions ->
         # the word's frequency rank. A typo one edit away shares a key with its word, so most
         # corrections are a few dictionary lookups; rapidfuzz then only confirms the distance.
@@ -60,6 +63,14 @@ class Speller:
     @property
     def deletes(self) -> dict[str, tuple[int, ...]]:
         return self._deletes
+
+    def also_known(self, words: Iterable[str]) -> None:
+        """Declare more words no typo (called right after construction, before any correction)."""
+        self._known = self._known.union(words)
+
+    def near_a_word(self, word: str) -> bool:
+        """True if a vocabulary word is one edit from `word`."""
+        return word not in self._known and self._one_edit(word) is not None
 
     def split_number(self, word: str) -> tuple[str, ...] | None:
         """type2 -> (type, 2), when the letters are a known word."""
@@ -91,7 +102,8 @@ class Speller:
             head, tail = word[:cut], word[cut:]
             if head in self._known and tail in self._known:
                 return (head, tail), 1
-        return self._nearest(word, max_edits(len(word))) or ((), 0)
+        return (self._nearest(word, max_edits(len(word)), word[0])
+                or self._nearest(word, min(2, max_edits(len(word))), "") or ((), 0))
 
     def _one_edit(self, word: str) -> tuple[tuple[str, ...], int] | None:
         ranks: set[int] = set()
@@ -103,10 +115,10 @@ class Speller:
                 return (candidate,), 1
         return None
 
-    def _nearest(self, word: str, limit: int) -> tuple[tuple[str, ...], int] | None:
+    def _nearest(self, word: str, limit: int, first: str) -> tuple[tuple[str, ...], int] | None:
         best: tuple[int, int, str] | None = None  # (edits, frequency rank, word)
         for length in range(len(word) - limit, len(word) + limit + 1):
-            bucket = self._by_length.get(length)
+            bucket = self._by_length.get((length, first))
             if not bucket:
                 continue
             cutoff = limit if best is None else best[0]

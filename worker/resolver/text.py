@@ -42,7 +42,7 @@ class TextMatcher:
     """The text cascade of one release."""
 
     __slots__ = ("table", "index", "speller", "abbreviations", "_whole_only",
-                 "_max_abbreviation_words")
+                 "_max_abbreviation_words", "_first_words")
 
     def __init__(self, table: CodeTable, index: TextIndex, speller: Speller,
                  abbreviations: Mapping[str, Abbreviation]) -> None:
@@ -62,6 +62,7 @@ class TextMatcher:
         self.abbreviations = {k: tuple(v) for k, v in keyed.items()}
         self._whole_only = frozenset(whole)
         self._max_abbreviation_words = max((k.count(" ") + 1 for k in keyed), default=1)
+        self._first_words = frozenset(k.split()[0] for k in keyed if k not in whole)
 
     def knows(self, key: str) -> bool:
         """True if the key is a term or an abbreviation as it stands (N/V, G.E.R.D.)."""
@@ -157,11 +158,15 @@ class TextMatcher:
         it matches better.
         """
         tokens = key.split()
+        if self._first_words.isdisjoint(tokens):
+            return []
         pieces: list[list[str]] = []
         changed = False
         i = 0
         while i < len(tokens):
-            for span in range(min(self._max_abbreviation_words, len(tokens) - i), 0, -1):
+            spans = min(self._max_abbreviation_words, len(tokens) - i) \
+                if tokens[i] in self._first_words else 0
+            for span in range(spans, 0, -1):
                 phrase = " ".join(tokens[i:i + span])
                 meanings = self.abbreviations.get(phrase)
                 if meanings and phrase not in self._whole_only:

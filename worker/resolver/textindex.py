@@ -29,7 +29,7 @@ class TextIndex:
     """
 
     __slots__ = ("exact", "codes", "title_words", "doc_code", "doc_kind", "doc_weight",
-                 "doc_optional_weight", "doc_full_weight",
+                 "doc_optional_weight", "doc_full_weight", "known_words", "shorthand_words",
                  "token_id", "essential", "optional", "df", "idf", "max_idf", "vocabulary")
 
     def __init__(self, terms: Iterable[tuple[str, str, str]], *, searchable: set[str]) -> None:
@@ -37,6 +37,8 @@ class TextIndex:
         exact: dict[str, list[tuple[str, str]]] = {}
         docs: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}  # -> kind rank
         spelled: list[str] = []  # keys whose words are spellings to correct towards
+        unscored: list[str] = []  # keys matched exactly only: their words are no typos either
+        shorthand: list[str] = []  # CMS short titles
         # (title, essential words) for the code table's default-code rule; taken and dropped.
         self.title_words: list[tuple[str, list[str]]] | None = []
         for code, kind, text in terms:
@@ -52,6 +54,7 @@ class TextIndex:
             # CMS short titles are matched exactly only: their shorthand ("athscl", "unsp") is
             # no vocabulary to score typed text against, and they are a third of the terms.
             if code not in searchable or kind == "short_title":
+                (shorthand if kind == "short_title" else unscored).append(key)
                 if "[" in text:
                     for alias in split_term(text)[2]:
                         _add_exact(exact, text_key(alias), code, kind)
@@ -76,6 +79,14 @@ class TextIndex:
         surface = Counter(word for word in " ".join(spelled).split()
                           if len(word) >= 4 and word.isalpha())
         del spelled
+        # Words of titles only exact keys hold (7th-character titles: "nonunion", "sequela"):
+        # known, so the speller does not turn them into something else. CMS short-title
+        # shorthand ("prosth", "fngr") is kept apart: the engine lets the speller leave it
+        # alone unless it is one edit from a real word ("artic" is a typo of "aortic" too).
+        self.known_words = frozenset(" ".join(unscored).split()).difference(surface)
+        self.shorthand_words = frozenset(" ".join(shorthand).split()).difference(surface,
+                                                                                 self.known_words)
+        del unscored, shorthand
         # Keys are interned so releases that share a term share its string. A hit is packed
         # into one int (code number x 4 + kind), several into a sorted tuple of ints: a fifth
         # of the memory of (code, kind) tuples, most keys name one code, and the order of the
@@ -136,12 +147,14 @@ class TextIndex:
             "doc_full_weight": _array_state(self.doc_full_weight), "token_id": self.token_id,
             "essential": self.essential.state(), "optional": self.optional.state(),
             "df": self.df, "idf": self.idf, "max_idf": self.max_idf, "vocabulary": self.vocabulary,
+            "known_words": self.known_words, "shorthand_words": self.shorthand_words,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TextIndex:
         index = cls.__new__(cls)
-        for name in ("exact", "codes", "token_id", "df", "idf", "max_idf", "vocabulary"):
+        for name in ("exact", "codes", "token_id", "df", "idf", "max_idf", "vocabulary",
+                     "known_words", "shorthand_words"):
             setattr(index, name, state[name])
         codes = index.codes
         index.doc_code = [codes[n] for n in _array(state["doc_code"]).tolist()]
