@@ -262,14 +262,13 @@ class Resolver:
 
     def _build_text(self, label: str, table: CodeTable
                     ) -> tuple[TextIndex, Speller, list[tuple[str, tuple[str, ...]]]]:
-        with self._sessions() as session:
-            term_rows = loading.terms(session, self._info(label).id)
         # 7th-character codes keep their exact titles but stay out of the token index:
         # a text naming an injury lands on its 6-character code, whose 7th character a
         # person chooses.
         searchable = {code for code in table.titles if len(code) < 8}
-        text_index = TextIndex(term_rows, searchable=searchable)
-        del term_rows
+        with self._sessions() as session:
+            text_index = TextIndex(loading.terms(session, self._info(label).id),
+                                   searchable=searchable)
         title_words = [(title, tuple(words)) for title, words in text_index.title_words or ()]
         text_index.title_words = None
         return text_index, self._speller(text_index, None), title_words

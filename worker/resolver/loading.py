@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import String, cast, func, literal, select, union_all
@@ -68,32 +69,27 @@ def codes(session: Session, release_id: int) -> list[tuple[str, str, bool, str |
     )]
 
 
-def terms(session: Session, release_id: int) -> list[tuple[str, str, str]]:
-    """Terms of the release, plus the inclusion terms and short titles other releases give
-    codes that have the same title here (FY2026's XML has no short titles, FY2025's file no
-    inclusion terms; an unchanged code keeps both)."""
-    # No ORDER BY: the index orders what it keeps itself, so the rows' order does not matter
-    # (and sorting 100,000 rows in the database costs more than it gives).
-    own = session.execute(
-        select(Term.code, Term.kind, Term.text).where(Term.release_id == release_id)
-    ).all()
+def terms(session: Session, release_id: int) -> Iterator[tuple[str, str, str]]:
+    """(code, kind, text) of the release's terms, plus the inclusion terms and short titles
+    other releases give codes that have the same title here (FY2026's XML has no short titles,
+    FY2025's file no inclusion terms; an unchanged code keeps both).
+
+    Streamed in batches (the index is built while reading, not after a copy of every row),
+    so iterate inside the session. A term both releases carry may come twice; the index
+    keeps one. No ORDER BY: the index orders what it keeps itself.
+    """
+    own = select(Term.code, Term.kind, Term.text).where(Term.release_id == release_id)
     other = aliased(Code)
     here = aliased(Code)
-    borrowed = session.execute(
+    borrowed = (
         select(Term.code, Term.kind, Term.text)
         .join(other, (other.release_id == Term.release_id) & (other.code == Term.code))
         .join(here, (here.release_id == release_id) & (here.code == Term.code)
               & (here.title == other.title))
         .where(Term.release_id != release_id, Term.kind.in_(("inclusion", "short_title")))
-    ).all()
-    seen = {(c, k, t) for c, k, t in own}
-    out = [(c, k, t) for c, k, t in own]
-    for row in borrowed:
-        key = (row[0], row[1], row[2])
-        if key not in seen:
-            seen.add(key)
-            out.append(key)
-    return out
+    )
+    for statement in (own, borrowed):
+        yield from session.execute(statement.execution_options(yield_per=10_000))
 
 
 def gems(session: Session) -> dict[str, tuple[GemTarget, ...]]:

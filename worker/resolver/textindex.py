@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
@@ -34,7 +35,13 @@ class TextIndex:
 
     def __init__(self, terms: Iterable[tuple[str, str, str]], *, searchable: set[str]) -> None:
         """`terms` are (code, kind, text); only codes in `searchable` get token documents."""
-        exact: dict[str, list[tuple[str, str]]] = {}
+        # A hit is packed into one int (code number x 4 + kind), several into a tuple of ints:
+        # a fifth of the memory of (code, kind) tuples, and most keys name one code. Keys are
+        # interned so releases that share a term share its string.
+        self.exact: dict[str, int | tuple[int, ...]] = {}
+        self.codes: list[str] = []
+        code_id: dict[str, int] = {}
+        add = functools.partial(_add_exact, self.exact, self.codes, code_id)
         docs: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}  # -> kind rank
         spelled: list[str] = []  # keys whose words are spellings to correct towards
         unscored: list[str] = []  # keys matched exactly only: their words are no typos either
@@ -48,16 +55,16 @@ class TextIndex:
             code = sys.intern(code)
             if kind not in KIND_RANK:
                 continue
-            _add_exact(exact, key, code, kind)
+            add(key, code, kind)
             if key.endswith(" nos"):  # "Stroke NOS" is what "stroke" alone means
-                _add_exact(exact, key[:-4], code, kind)
+                add(key[:-4], code, kind)
             # CMS short titles are matched exactly only: their shorthand ("athscl", "unsp") is
             # no vocabulary to score typed text against, and they are a third of the terms.
             if code not in searchable or kind == "short_title":
                 (shorthand if kind == "short_title" else unscored).append(key)
                 if "[" in text:
                     for alias in split_term(text)[2]:
-                        _add_exact(exact, text_key(alias), code, kind)
+                        add(text_key(alias), code, kind)
                 continue
             ess, opt, aliases = split_term(text, key)
             if kind == "title":
@@ -65,7 +72,7 @@ class TextIndex:
             for alias in aliases:
                 alias_key = text_key(alias)
                 if alias_key and alias_key != key:
-                    _add_exact(exact, alias_key, code, kind)
+                    add(alias_key, code, kind)
             if not ess:
                 continue
             spelled.append(key)
@@ -87,17 +94,7 @@ class TextIndex:
         self.shorthand_words = frozenset(" ".join(shorthand).split()).difference(surface,
                                                                                  self.known_words)
         del unscored, shorthand
-        # Keys are interned so releases that share a term share its string. A hit is packed
-        # into one int (code number x 4 + kind), several into a sorted tuple of ints: a fifth
-        # of the memory of (code, kind) tuples, most keys name one code, and the order of the
-        # database rows cannot show through.
-        self.codes: list[str] = sorted({code for found in exact.values() for code, _ in found})
-        code_id = {code: n for n, code in enumerate(self.codes)}
-        self.exact: dict[str, int | tuple[int, ...]] = {}
-        for key, found in exact.items():
-            packed = sorted({code_id[code] * 4 + KIND_RANK[kind] for code, kind in found})
-            self.exact[sys.intern(key)] = packed[0] if len(packed) == 1 else tuple(packed)
-        del exact, code_id
+        del code_id
         df: dict[str, int] = dict(Counter(itertools.chain.from_iterable(
             ess_t + opt_t for _, ess_t, opt_t in docs)))
         total = len(docs) or 1
@@ -173,7 +170,8 @@ class TextIndex:
             return None
         if isinstance(packed, int):
             return [(self.codes[packed >> 2], KIND_ORDER[packed & 3])]
-        return [(self.codes[p >> 2], KIND_ORDER[p & 3]) for p in packed]
+        # Code numbers follow the order rows came in; the answer must not.
+        return sorted((self.codes[p >> 2], KIND_ORDER[p & 3]) for p in packed)
 
 
 class _Postings:
@@ -213,9 +211,18 @@ def _array(state: tuple[str, bytes]) -> np.ndarray:
     return np.frombuffer(state[1], dtype=np.dtype(state[0]))
 
 
-def _add_exact(exact: dict[str, list[tuple[str, str]]], key: str, code: str, kind: str) -> None:
+def _add_exact(exact: dict[str, int | tuple[int, ...]], codes: list[str], code_id: dict[str, int],
+               key: str, code: str, kind: str) -> None:
+    number = code_id.get(code)
+    if number is None:
+        number = code_id[code] = len(codes)
+        codes.append(code)
+    packed = number * 4 + KIND_RANK[kind]
     found = exact.get(key)
     if found is None:
-        exact[key] = [(code, kind)]
-    elif (code, kind) not in found:
-        found.append((code, kind))
+        exact[sys.intern(key)] = packed
+    elif isinstance(found, int):
+        if found != packed:
+            exact[key] = (found, packed)
+    elif packed not in found:
+        exact[key] = (*found, packed)
