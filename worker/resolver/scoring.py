@@ -125,10 +125,14 @@ def score(query: Query, index: TextIndex, table: CodeTable) -> list[Candidate]:
         return []
     # Sparse sums: the documents holding a rarer essential word of the input, sorted, and the
     # weight each matched (work in proportion to the postings, not to the index size).
-    all_docs = np.concatenate([p[0] for p in rare]) if len(rare) > 1 else rare[0][0]
-    weights = np.repeat([p[2] for p in rare], [len(p[0]) for p in rare])
-    found, inverse = np.unique(all_docs, return_inverse=True)
-    matched = np.bincount(inverse, weights)
+    if len(rare) == 1:  # one word brings the candidates: its posting is already sorted, unique
+        found = rare[0][0]
+        matched = np.full(len(found), rare[0][2])
+    else:
+        all_docs = np.concatenate([p[0] for p in rare])
+        weights = np.repeat([p[2] for p in rare], [len(p[0]) for p in rare])
+        found, inverse = np.unique(all_docs, return_inverse=True)
+        matched = np.bincount(inverse, weights)
     for docs, _, weight in common:
         at = np.minimum(np.searchsorted(docs, found), len(docs) - 1)
         matched += weight * (docs[at] == found)
