@@ -38,13 +38,16 @@ def copy_rows(session: Session, table: str, columns: Sequence[str], rows: Iterab
         dbapi = session.connection().connection.dbapi_connection
         assert dbapi is not None
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-        with dbapi.cursor() as cursor:
+        cursor: Any = dbapi.cursor()  # psycopg2's cursor: copy_expert is not in the DB-API
+        try:
             while batch := list(itertools.islice(iterator, _BATCH * 10)):
                 buffer = io.StringIO()
                 buffer.writelines(",".join(map(_csv_field, row)) + "\n" for row in batch)
                 buffer.seek(0)
                 cursor.copy_expert(sql, buffer)
                 count += len(batch)
+        finally:
+            cursor.close()
         return count
     placeholders = ", ".join("?" for _ in columns)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"

