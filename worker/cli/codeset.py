@@ -9,17 +9,8 @@ from pathlib import Path
 import click
 
 from worker import db
-from worker.cli.base import ensure_schema
+from worker.cli.base import ensure_schema, iso_date
 from worker.codesets import catalog, loader
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
 @click.group("codeset")
@@ -35,8 +26,8 @@ def codeset() -> None:
 @click.option("--gem-file", type=click.Path(path_type=Path),
               help="Replace the ICD-9-CM mappings with CMS's GEM file (2018_I9gem.txt).")
 @click.option("--label", help="Release label for --cms-order-file/--tabular-xml, e.g. FY2027.")
-@click.option("--effective-from", callback=_date, help="First date of service of that release.")
-@click.option("--effective-to", callback=_date, help="Last date of service (optional).")
+@click.option("--effective-from", callback=iso_date, help="First date of service of that release.")
+@click.option("--effective-to", callback=iso_date, help="Last date of service (optional).")
 def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file: Path | None,
                  label: str | None, effective_from: dt.date | None,
                  effective_to: dt.date | None) -> None:

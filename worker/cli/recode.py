@@ -10,20 +10,11 @@ from pathlib import Path
 
 import click
 
-from worker.cli.base import ensure_schema
+from worker.cli.base import ensure_schema, iso_date
 from worker.errors import DependencyUnavailable, JobError
 from worker.models import RecodeRun
 from worker.recode import apply, report, runs
 from worker.settings import get_settings
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
 @click.group("recode")
@@ -49,7 +40,7 @@ def wait_for(run_id: str, poll: float = 0.5) -> RecodeRun:
 
 @recode.command("run")
 @click.option("--job", "job_id", help="Only this job's lines.")
-@click.option("--since", callback=_date, help="Only lines of jobs submitted on or after YYYY-MM-DD.")
+@click.option("--since", callback=iso_date, help="Only lines of jobs submitted on or after YYYY-MM-DD.")
 @click.option("--dry-run", is_flag=True, help="Classify and count the changes; store none.")
 @click.option("--resume", "resume", metavar="RUN", help="Continue a crashed run where it stopped.")
 @click.option("--wait", is_flag=True, help="Wait for the run to finish and print its counts.")

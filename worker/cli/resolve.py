@@ -7,22 +7,13 @@ import json
 
 import click
 
-from worker.cli.base import ensure_schema
+from worker.cli.base import ensure_schema, iso_date
 from worker.contract import SYSTEMS, Entry
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
 @click.command("resolve")
 @click.argument("terms", nargs=-1, required=True)
-@click.option("--dos", "date_of_service", callback=_date, metavar="YYYY-MM-DD",
+@click.option("--dos", "date_of_service", callback=iso_date, metavar="YYYY-MM-DD",
               help="Date of service: picks the release in force (default: the newest release).")
 @click.option("--system", type=click.Choice(SYSTEMS), default="auto", show_default=True,
               help="What the terms are: auto-detect, ICD-10-CM codes, ICD-9-CM codes or text.")
