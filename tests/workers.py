@@ -100,7 +100,8 @@ class Beat:
     def start(self) -> Beat:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [CELERY, "-A", "tasks", "beat", "--schedule", str(self.directory / "beat-schedule")],
+            [CELERY, "-A", "tasks", "beat", "--schedule", str(self.directory / "beat-schedule"),
+             "--loglevel", "INFO"],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
         return self
@@ -112,4 +113,6 @@ class Beat:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=20)
+        if self.process is not None:
             self._log.close()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +13,7 @@ from sqlalchemy import select
 
 from tests.clitools import run_dxcoder
 from tests.conftest import PipelineEnv
-from tests.workers import CELERY, ROOT
+from tests.workers import Beat  # noqa: F401  (re-exported for the recode tests)
 from worker import db
 from worker.models import RecodeRun
 from worker.models import Result as ResultRow
@@ -72,32 +69,3 @@ def report_rows(env: PipelineEnv, run_id: str) -> list[dict[str, str]]:
     result = cli(env, "recode", "report", run_id)
     assert result.returncode == 0, result.stderr
     return list(csv.DictReader(io.StringIO(result.stdout)))
-
-
-class Beat:
-    """`celery -A tasks beat` in a subprocess with its own schedule file and JSON log."""
-
-    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
-        self.env, self.tmp_path = env, tmp_path
-        self.log_path = tmp_path / "beat.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Beat:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [CELERY, "-A", "tasks", "beat", "--schedule", str(self.tmp_path / "beat-schedule"),
-             "--loglevel", "INFO"],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=20)
-        if self.process is not None:
-            self._log.close()
