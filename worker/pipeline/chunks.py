@@ -15,16 +15,16 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from worker import contract, db
 from worker.bulk import copy_rows
-from worker.contract import Entry, Result
-from worker.models import Chunk, InputLine, Job, TaskMetric, utcnow
+from worker.contract import Result
+from worker.models import Chunk, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
 from worker.settings import get_settings
 
@@ -96,61 +96,89 @@ def claim(session: Session, chunk_id: int) -> Claim | None:
                  row.attempts, release)
 
 
-def read_lines(session: Session, c: Claim) -> list[Any]:
-    """The chunk's staged lines as plain rows (no ORM identity map: one query, cheap rows)."""
-    return list(session.execute(
-        select(InputLine.line_no, InputLine.entry_id, InputLine.term, InputLine.system,
-               InputLine.date_of_service, InputLine.error)
-        .where(InputLine.job_id == c.job_id, InputLine.line_no.between(c.first_line, c.last_line))
-        .order_by(InputLine.line_no)).all())
+_READ_LINES = text(
+    "SELECT line_no, entry_id, term, system, date_of_service, error FROM input_line "
+    "WHERE job_id = :job_id AND line_no BETWEEN :first AND :last ORDER BY line_no")
 
 
-def resolve_lines(lines: Sequence[Any], release: str | None) -> tuple[list[Result], int, int]:
+class Line(NamedTuple):
+    line_no: int
+    entry_id: str
+    term: str
+    system: str
+    date_of_service: dt.date | None
+    error: str
+
+
+def read_lines(session: Session, c: Claim) -> list[Line]:
+    """The chunk's staged lines as plain tuples, in one query.
+
+    Plain SQL rather than the ORM: 2,000 rows per chunk, and per-row type processing was a
+    fifth of a chunk's time. SQLite hands dates back as ISO text; they are parsed once each.
+    """
+    rows = session.execute(_READ_LINES, {"job_id": c.job_id, "first": c.first_line,
+                                         "last": c.last_line}).all()
+    dates: dict[Any, dt.date | None] = {None: None}
+    lines = []
+    for line_no, entry_id, term, system, on, error in rows:
+        day = dates.get(on, _UNSEEN)
+        if day is _UNSEEN:
+            day = dates[on] = on if isinstance(on, dt.date) else dt.date.fromisoformat(on)
+        lines.append(Line(line_no, entry_id, term, system, day, error))
+    return lines
+
+
+_UNSEEN: Any = object()
+
+
+def resolve_lines(lines: Sequence[Line], release: str | None) -> tuple[list[Result], int, int]:
     """Results in line order; lines the reader marked bad become invalid_input without resolving.
 
     Returns (results, distinct terms, resolver cache hits).
     """
     from worker.resolver import get_resolver
 
-    entries = [Entry(line_no=line.line_no, term=line.term, id=line.entry_id, system=line.system,
-                     date_of_service=line.date_of_service) for line in lines if not line.error]
+    items = [(line.term, line.system, line.date_of_service) for line in lines if not line.error]
     resolver = get_resolver()
-    hits_before = int(getattr(resolver, "cache_hits", 0))
-    resolved = {r.line_no: r for r in resolver.resolve(entries, release=release)} if entries else {}
-    cache_hits = int(getattr(resolver, "cache_hits", 0)) - hits_before
-    results = []
-    for line in lines:
-        if line.error:
-            results.append(Result(line.line_no, line.entry_id, line.term, contract.INVALID_INPUT,
-                                  message=line.error))
-        else:
-            results.append(resolved[line.line_no])
-    distinct = len({(e.term, e.system, e.date_of_service) for e in entries})
-    return results, distinct, cache_hits
+    hits_before = resolver.cache_hits
+    fields = iter(resolver.resolve_terms(items, release=release) if items else ())
+    cache_hits = resolver.cache_hits - hits_before
+    results = [Result(line.line_no, line.entry_id, line.term, contract.INVALID_INPUT,
+                      message=line.error) if line.error
+               else Result(line.line_no, line.entry_id, line.term, *next(fields))
+               for line in lines]
+    return results, len(set(items)), cache_hits
 
 
 def write_results(session: Session, job_id: str, results: Sequence[Result]) -> int:
     """Insert results that are not there yet; returns how many this call wrote."""
     now = utcnow()
-    rows = ((job_id, r.line_no, r.id, r.input, r.status, r.code, r.description, r.method,
-             float(r.confidence), r.code_set, r.alternatives, r.message, now) for r in results)
     columns = ", ".join(RESULT_COLUMNS)
     if db.is_postgres(session):
         session.execute(text("CREATE TEMP TABLE result_stage (LIKE result INCLUDING DEFAULTS) "
                              "ON COMMIT DROP"))
-        copy_rows(session, "result_stage", RESULT_COLUMNS, rows)
+        copy_rows(session, "result_stage", RESULT_COLUMNS, _rows(job_id, results, now))
         written = session.execute(text(
             f"INSERT INTO result ({columns}) SELECT {columns} FROM result_stage "
             "ON CONFLICT (job_id, line_no) DO NOTHING"))
         return int(written.rowcount)  # type: ignore[attr-defined]
-    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS result_stage AS "
-                         "SELECT * FROM result WHERE 0"))
-    session.execute(text("DELETE FROM result_stage"))
-    copy_rows(session, "result_stage", RESULT_COLUMNS, rows)
-    written = session.execute(text(
-        f"INSERT OR IGNORE INTO result ({columns}) SELECT {columns} FROM result_stage"))
-    session.execute(text("DELETE FROM result_stage"))
-    return int(written.rowcount)  # type: ignore[attr-defined]
+    # SQLite: one executemany that skips lines already written (its rowcount sums the inserts).
+    # The timestamp goes in as SQLAlchemy stores a SQLite DATETIME: naive UTC text.
+    stamp = now.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f"INSERT OR IGNORE INTO result ({columns}) "
+                           f"VALUES ({', '.join('?' for _ in RESULT_COLUMNS)})",
+                           list(_rows(job_id, results, stamp)))
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _rows(job_id: str, results: Sequence[Result], stamp: object) -> Iterator[tuple[Any, ...]]:
+    """Result rows in RESULT_COLUMNS order."""
+    return ((job_id, r.line_no, r.id, r.input, r.status, r.code, r.description, r.method,
+             float(r.confidence), r.code_set, r.alternatives, r.message, stamp) for r in results)
 
 
 def finish_chunk(session: Session, c: Claim, status: str, error: str = "") -> bool:
