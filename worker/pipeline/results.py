@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
+import itertools
 import json
-from collections.abc import Iterator
+import math
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from json.encoder import encode_basestring
 from typing import IO, Any
 
-from sqlalchemy import String, case, cast, func, literal, select
+from sqlalchemy import Integer, String, bindparam, case, cast, func, literal, select
 
 from worker import contract, db
 from worker.models import InputLine
@@ -17,6 +23,39 @@ from worker.pipeline.jobs import get_job
 # A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _STREAM_BATCH = 5000
+# Claims files repeat a few pass-through values (payer, plan, ...): each distinct `extra` text is
+# parsed once per export. Bounded, so a file whose extras are all different costs no memory.
+_EXTRA_CACHE = 4096
+
+# The result's columns in contract.RESULT_FIELDS order, then the line's pass-through JSON.
+_RESULT_COLUMNS = (ResultRow.line_no, ResultRow.entry_id, ResultRow.input, ResultRow.status,
+                   ResultRow.code, ResultRow.description, ResultRow.method, ResultRow.confidence,
+                   ResultRow.code_set, ResultRow.alternatives, ResultRow.message)
+_CONFIDENCE = contract.RESULT_FIELDS.index("confidence")
+_EXTRA = len(_RESULT_COLUMNS)
+# The text columns of a result row: the only cells that can hold a formula.
+_text_cells = operator.itemgetter(*(i for i, column in enumerate(_RESULT_COLUMNS)
+                                    if column.type.python_type is str))
+
+
+def _confidence_json(value: float) -> str:
+    # Not cached by value: -0.0 (a rounded, slightly negative review score) equals 0.0 as a key.
+    value = round(value, 4)
+    # repr is how json writes a finite float; NaN and infinities it spells its own way.
+    return repr(value) if math.isfinite(value) else json.dumps(value)
+
+
+# A JSONL line: the record's keys in RESULT_FIELDS order, then the `extra` member if any. The
+# separators are json.dumps' defaults.
+_JSONL_LINE = "{" + ", ".join(f"{json.dumps(name)}: %s" for name in contract.RESULT_FIELDS) + "%s}"
+# How json.dumps(..., ensure_ascii=False) writes each of _RESULT_COLUMNS: text through json's own
+# string escaping, the integer line number as repr, the rounded confidence as above.
+_CELL_JSON: tuple[Callable[[Any], str], ...] = tuple(
+    _confidence_json if i == _CONFIDENCE
+    else encode_basestring if column.type.python_type is str else repr
+    for i, column in enumerate(_RESULT_COLUMNS))
+# operator.call(write, value) is write(value), without a Python frame per cell.
+_write_cell: Callable[[Callable[[Any], str], Any], str] = operator.call
 
 
 def spreadsheet_safe(value: Any) -> Any:
@@ -25,52 +64,108 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def iter_results(job_id: str) -> Iterator[dict[str, Any]]:
-    """Result rows joined with each line's pass-through columns, in line order, batch by batch."""
+def _safe_cells(cells: Sequence[Any]) -> list[Any]:
+    """spreadsheet_safe of every cell, inlined: it runs for each cell of a million-line export."""
+    return ["'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
+            for cell in cells]
+
+
+def _has_formula(row: tuple[Any, ...]) -> bool:
+    """Whether any text cell of a result row needs spreadsheet_safe; no Python code runs per cell,
+    so the many rows that need nothing pass this cheaper than `_safe_cells`."""
+    return any(map(str.startswith, _text_cells(row), itertools.repeat(_FORMULA_START)))
+
+
+def _result_pages(job_id: str) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """Plain tuples of _RESULT_COLUMNS + (extra,), in line order, one page of line numbers at a time.
+
+    Each page is a range of line numbers on both tables, not `line_no > last ... LIMIT n`: before
+    the new rows are analyzed (a job is exported right after it is written) PostgreSQL plans the
+    LIMIT query as "join every line after `last`, then sort", which makes the export quadratic
+    (200k lines: 13-20 s). A range bounds each page's work to its own lines whatever the plan.
+    """
+    after, through = bindparam("after", type_=Integer), bindparam("through", type_=Integer)
     with db.session_scope() as session:
         job = get_job(session, job_id)
-        last = 0
-        while True:
-            rows = session.execute(
-                select(ResultRow, InputLine.extra)
+        last_line = session.scalar(select(func.max(ResultRow.line_no))
+                                   .where(ResultRow.job_id == job.id)) or 0
+        page = (select(*_RESULT_COLUMNS, InputLine.extra)
                 .join(InputLine, (InputLine.job_id == ResultRow.job_id)
                       & (InputLine.line_no == ResultRow.line_no))
-                .where(ResultRow.job_id == job.id, ResultRow.line_no > last)
-                .order_by(ResultRow.line_no).limit(_STREAM_BATCH)).all()
-            if not rows:
-                return
-            for result, extra in rows:
-                record = {
-                    "line_no": result.line_no, "id": result.entry_id, "input": result.input,
-                    "status": result.status, "code": result.code,
-                    "description": result.description, "method": result.method,
-                    "confidence": round(result.confidence, 4), "code_set": result.code_set,
-                    "alternatives": result.alternatives, "message": result.message,
-                }
-                if extra:
-                    record["extra"] = json.loads(extra)
-                yield record
-            last = rows[-1][0].line_no
-            session.expunge_all()
+                .where(ResultRow.job_id == job.id, ResultRow.line_no > after,
+                       ResultRow.line_no <= through, InputLine.job_id == job.id,
+                       InputLine.line_no > after, InputLine.line_no <= through)
+                .order_by(ResultRow.line_no))
+        # Run on the DBAPI cursor: without SQLAlchemy's C extensions, wrapping each fetched row
+        # in a Row object costs about as much as the query. The columns need no result
+        # processing (text, integer and float come back as str, int and float on both backends).
+        connection = session.connection()
+        compiled = page.compile(dialect=connection.dialect)
+        with contextlib.closing(connection.connection.cursor()) as cursor:
+            for start in range(0, last_line, _STREAM_BATCH):
+                params = compiled.construct_params({"after": start,
+                                                    "through": start + _STREAM_BATCH})
+                if compiled.positiontup:  # SQLite's `?` placeholders take a list in order
+                    cursor.execute(compiled.string, [params[name] for name in compiled.positiontup])
+                else:
+                    cursor.execute(compiled.string, params)
+                yield cursor.fetchall()
+
+
+def iter_results(job_id: str) -> Iterator[dict[str, Any]]:
+    """Result rows joined with each line's pass-through columns, in line order, batch by batch."""
+    parse_extra = functools.lru_cache(maxsize=_EXTRA_CACHE)(json.loads)
+    for page in _result_pages(job_id):
+        for row in page:
+            record = dict(zip(contract.RESULT_FIELDS, row[:_EXTRA], strict=True))
+            record["confidence"] = round(record["confidence"], 4)
+            if row[_EXTRA]:
+                record["extra"] = dict(parse_extra(row[_EXTRA]))  # a copy the caller may change
+            yield record
 
 
 def write_results(job_id: str, out: IO[str], fmt: str = "csv") -> int:
     """Write every result of the job; pass-through columns follow the contract's columns."""
-    count = 0
     if fmt == "jsonl":
-        for record in iter_results(job_id):
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-        return count
-    fields = list(contract.RESULT_FIELDS) + [k for k in extra_columns(job_id)
-                                             if k not in contract.RESULT_FIELDS]
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for record in iter_results(job_id):
-        extra = record.pop("extra", None) or {}
-        record.update({k: v for k, v in extra.items() if k not in contract.RESULT_FIELDS})
-        writer.writerow({k: spreadsheet_safe(v) for k, v in record.items()})
-        count += 1
+        return _write_jsonl(job_id, out)
+    names = [k for k in extra_columns(job_id) if k not in contract.RESULT_FIELDS]
+
+    @functools.lru_cache(maxsize=_EXTRA_CACHE)
+    def extra_cells(text: str) -> tuple[Any, ...]:
+        extra = json.loads(text) if text else {}
+        return tuple(_safe_cells([extra.get(name, "") for name in names]))
+
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(contract.RESULT_FIELDS) + names)
+    count = 0
+    for page in _result_pages(job_id):
+        lines = []
+        for row in page:
+            if _has_formula(row):  # rare: most rows go to the writer as fetched
+                row = tuple(_safe_cells(row[:_EXTRA])) + row[_EXTRA:]
+            lines.append(row[:_CONFIDENCE] + (round(row[_CONFIDENCE], 4),)
+                         + row[_CONFIDENCE + 1:_EXTRA] + extra_cells(row[_EXTRA]))
+        writer.writerows(lines)
+        count += len(lines)
+    return count
+
+
+def _write_jsonl(job_id: str, out: IO[str]) -> int:
+    """Each line is json.dumps(record, ensure_ascii=False) of iter_results' record, filled in from
+    a template: building a dict and running the encoder for each line took most of the time."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+
+    @functools.lru_cache(maxsize=_EXTRA_CACHE)
+    def extra_json(text: str) -> str:
+        return ', "extra": ' + encode(json.loads(text)) if text else ""
+
+    cell_json: tuple[Callable[[Any], str], ...] = (*_CELL_JSON, extra_json)
+    count = 0
+    for page in _result_pages(job_id):
+        lines = [_JSONL_LINE % tuple(map(_write_cell, cell_json, row)) for row in page]
+        if lines:
+            out.write("\n".join(lines) + "\n")
+        count += len(lines)
     return count
 
 
