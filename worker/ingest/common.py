@@ -176,28 +176,54 @@ class Piece(NamedTuple):
     bad_bytes: bool  # some bytes did not decode in the file's encoding
 
 
-def _raw_pieces(stream: BinaryIO, newline: bytes, piece_bytes: int) -> Iterator[tuple[bytes, bool]]:
+def _raw_pieces(
+    stream: BinaryIO, newline: bytes, piece_bytes: int
+) -> Iterator[tuple[bytes, bool, bool]]:
+    """(bytes, ends_line, starts_line) pieces of the stream.
+
+    At a line start, all the complete lines that fit in piece_bytes come as one run (so none of them
+    can be too long): the caller decodes and splits a run in one go instead of line by line.
+    """
     buf = b""
     pos = 0
+    starts_line = True
     while True:
+        if starts_line:
+            end = buf.rfind(newline, pos, pos + piece_bytes)
+            if end >= 0:
+                yield buf[pos : end + 1], True, True
+                pos = end + 1
+                continue
         end = buf.find(newline, pos)
         if end >= 0 and end + 1 - pos <= piece_bytes:
-            yield buf[pos : end + 1], True
+            yield buf[pos : end + 1], True, starts_line
             pos = end + 1
+            starts_line = True
         elif len(buf) - pos >= piece_bytes:
             # Never cut between the CR and LF of a CRLF: the CR would become data.
             cr_at_cut = piece_bytes > 1 and buf[pos + piece_bytes - 1 : pos + piece_bytes] == b"\r"
             cut = piece_bytes - 1 if cr_at_cut else piece_bytes
-            yield buf[pos : pos + cut], False
+            yield buf[pos : pos + cut], False, starts_line
             pos += cut
+            starts_line = False
         else:
             block = stream.read(BLOCK_BYTES)
             buf = buf[pos:] + block
             pos = 0
             if not block:
                 if buf:
-                    yield buf, True
+                    yield buf, True, starts_line
                 return
+
+
+def _split_run(run: bytes, newline: bytes) -> Iterator[bytes]:
+    """The lines of a run, each with its newline (the last one may have none)."""
+    start = 0
+    while start < len(run):
+        end = run.find(newline, start)
+        end = len(run) if end < 0 else end + len(newline)
+        yield run[start:end]
+        start = end
 
 
 def iter_pieces(
@@ -210,22 +236,45 @@ def iter_pieces(
     nl = newline.decode("ascii")
     decoder = codecs.getincrementaldecoder(codec)()
     line_no = 1
-    for raw, ends_line in _raw_pieces(stream, newline, piece_bytes):
-        bad = False
-        try:
-            text = decoder.decode(raw, final=ends_line)
-        except UnicodeDecodeError:
-            # Bytes pending from a previous piece of this line are lost; the line is flagged anyway.
-            text = raw.decode(codec, errors="replace")
-            decoder = codecs.getincrementaldecoder(codec)()
-            bad = True
-        terminator = ""
-        if ends_line and text.endswith(nl):
-            terminator = "\r\n" if nl == "\n" and text.endswith("\r\n") else nl
-            text = text[: -len(terminator)]
-        yield Piece(line_no, text, terminator, ends_line, bad)
-        if ends_line:
-            line_no += 1
+    for raw, ends_line, starts_line in _raw_pieces(stream, newline, piece_bytes):
+        if ends_line and starts_line:
+            # Whole lines: decode them together. The decoder holds nothing between whole lines, and
+            # the newline byte never occurs inside a character in the codecs read here (UTF-8,
+            # cp1252), so this gives what decoding line by line gives.
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError:
+                pass  # some line has bad bytes: go line by line below to flag just that one
+            else:
+                lines = text.split(nl)
+                last = lines.pop()  # "" after the final newline; else the file's unterminated end
+                crlf = nl == "\n" and "\r" in text
+                for line in lines:
+                    if crlf and line.endswith("\r"):
+                        yield Piece(line_no, line[:-1], "\r\n", True, False)
+                    else:
+                        yield Piece(line_no, line, nl, True, False)
+                    line_no += 1
+                if last:
+                    yield Piece(line_no, last, "", True, False)
+                    line_no += 1
+                continue
+        for part in _split_run(raw, newline) if ends_line and starts_line else (raw,):
+            bad = False
+            try:
+                text = decoder.decode(part, final=ends_line)
+            except UnicodeDecodeError:
+                # Bytes pending from a previous piece of this line are lost; the line is flagged anyway.
+                text = part.decode(codec, errors="replace")
+                decoder = codecs.getincrementaldecoder(codec)()
+                bad = True
+            terminator = ""
+            if ends_line and text.endswith(nl):
+                terminator = "\r\n" if nl == "\n" and text.endswith("\r\n") else nl
+                text = text[: -len(terminator)]
+            yield Piece(line_no, text, terminator, ends_line, bad)
+            if ends_line:
+                line_no += 1
 
 
 def length_problem(name: str, length: int) -> str | None:

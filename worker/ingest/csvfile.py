@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import os
-from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple, TypeVar
 
 from worker import contract
 from worker.ingest.common import (
@@ -49,6 +50,7 @@ _STORE_CHARS = PIECE_BYTES
 _STORE_FIELDS = 65_536
 
 _SNIFF_CHARS = 4096
+_T = TypeVar("_T")
 _QUOTE = '"'
 _FIELD_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = range(4)
 
@@ -104,26 +106,23 @@ def iter_records(pieces: Iterable[Piece], delimiter: str) -> Iterator[Record]:
     """
     builder: _RecordBuilder | None = None
     state = _FIELD_START
-    for piece in pieces:
-        text = piece.text
+    for line_no, text, terminator, ends_line, bad_bytes in pieces:
         if builder is None:
-            if piece.ends_line and not text:
+            if ends_line and not text:
                 continue  # an empty line is not a record
-            if piece.ends_line and _QUOTE not in text:
+            if ends_line and _QUOTE not in text:
                 # Fast path for the common plain line; a piece is at most PIECE_BYTES, so no cut needed.
                 parts = text.split(delimiter)
-                yield Record(
-                    piece.line_no, parts, [len(p) for p in parts], len(parts), piece.bad_bytes, False
-                )
+                yield Record(line_no, parts, list(map(len, parts)), len(parts), bad_bytes, False)
                 continue
-            builder = _RecordBuilder(piece.line_no)
+            builder = _RecordBuilder(line_no)
             state = _FIELD_START
-        builder.bad = builder.bad or piece.bad_bytes
+        builder.bad = builder.bad or bad_bytes
         state = _scan(text, delimiter, state, builder)
-        if not piece.ends_line:
+        if not ends_line:
             continue
         if state == _QUOTED:
-            builder.add(piece.terminator)  # a line break inside quotes belongs to the field
+            builder.add(terminator)  # a line break inside quotes belongs to the field
             continue
         yield builder.record()
         builder = None
@@ -311,30 +310,79 @@ def open_csv(
             stream.seek(encoding.skip)
             records = iter_records(iter_pieces(stream, encoding.codec, newline), layout.delimiter)
             next(records, None)  # the header, already read into the layout
+            plain_line = _plain_line_reader(layout)
             for line_no, record in enumerate(records, 1):
-                yield _source_line(line_no, record, layout, encoding.label)
+                yield plain_line(line_no, record) or _source_line(line_no, record, layout,
+                                                                  encoding.label)
 
     warnings = [encoding.warning] if encoding.warning else []
     return Source(path, "csv", encoding.label, read, columns=layout.columns, warnings=warnings)
 
 
-def _source_line(line_no: int, record: Record, layout: Layout, encoding: str) -> SourceLine:
+# Distinct system and date cells remembered per file; past this many the memo starts over.
+_MEMO_CELLS = 4096
+
+
+def _plain_line_reader(layout: Layout) -> Callable[[int, Record], SourceLine | None]:
+    """The fast path for the common line, set up once per file.
+
+    It takes a line with clean bytes, the header's field count, short fields, a printable non-blank
+    term and a valid system and date, and decides it exactly as _source_line would; for any other
+    line it returns None and _source_line decides.
+    """
     columns = layout.columns
-    fields = record.fields
-    # Fast path for the common line: clean bytes, the header's field count, short fields, a
-    # printable non-blank term. It decides exactly as the general path below would.
-    if (not record.bad_bytes and not record.unclosed and record.field_count == len(columns)
-            and max(record.lengths) <= FIELD_LIMIT):
-        term = fields[layout.term]
-        if term.strip() and term.isprintable():
-            system, system_problem = (contract.SYSTEM_AUTO, None) if layout.system is None \
-                else parse_system(columns[layout.system], fields[layout.system])
-            date_of_service, date_problem = (None, None) if layout.dos is None \
-                else parse_date(columns[layout.dos], fields[layout.dos])
-            if system_problem is None and date_problem is None:
-                extra = {columns[i]: fields[i] for i in layout.extra} or None
-                return SourceLine(line_no, term, fields[layout.id] if layout.id is not None
-                                  else "", system, date_of_service, extra, "")
+    width = len(columns)
+    term_at, id_at, system_at, dos_at = layout.term, layout.id, layout.system, layout.dos
+    system_name = "" if system_at is None else columns[system_at]
+    dos_name = "" if dos_at is None else columns[dos_at]
+    extra = [(columns[i], i) for i in layout.extra]
+    # The parsed system and date by cell text: a file repeats a few systems and dates of service
+    # over and over, and a dict lookup is cheaper than a call into the parse_* caches.
+    systems: dict[str, tuple[str, str | None]] = {}
+    dates: dict[str, tuple[dt.date | None, str | None]] = {}
+
+    def plain_line(line_no: int, record: Record) -> SourceLine | None:
+        if (record.bad_bytes or record.unclosed or record.field_count != width
+                or max(record.lengths) > FIELD_LIMIT):
+            return None
+        fields = record.fields
+        term = fields[term_at]
+        if not (term.strip() and term.isprintable()):
+            return None
+        system = contract.SYSTEM_AUTO
+        if system_at is not None:
+            cell = fields[system_at]
+            parsed_system = systems.get(cell)
+            if parsed_system is None:
+                parsed_system = _remember(systems, cell, parse_system(system_name, cell))
+            system, problem = parsed_system
+            if problem is not None:
+                return None
+        date_of_service = None
+        if dos_at is not None:
+            cell = fields[dos_at]
+            parsed_date = dates.get(cell)
+            if parsed_date is None:
+                parsed_date = _remember(dates, cell, parse_date(dos_name, cell))
+            date_of_service, problem = parsed_date
+            if problem is not None:
+                return None
+        return SourceLine(line_no, term, "" if id_at is None else fields[id_at], system,
+                          date_of_service, {name: fields[i] for name, i in extra} or None, "")
+
+    return plain_line
+
+
+def _remember(memo: dict[str, _T], key: str, value: _T) -> _T:
+    if len(memo) >= _MEMO_CELLS:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _source_line(line_no: int, record: Record, layout: Layout, encoding: str) -> SourceLine:
+    """Any line, with every problem it has named in its error."""
+    columns = layout.columns
     problems: list[str] = []
     if record.bad_bytes:
         problems.append(f"has bytes that are not valid {encoding.replace('-sig', '').upper()}")

@@ -56,12 +56,29 @@ def priority_for(chunk_count: int) -> int:
     return 0 if chunk_count <= SMALL_JOB_CHUNKS else 5
 
 
+# What json.dumps(extra, ensure_ascii=False) uses, built once instead of once per line.
+_EXTRA_JSON = json.JSONEncoder(ensure_ascii=False)
+# Distinct pass-through value sets remembered while staging; past this the memo starts over.
+_EXTRA_MEMO = 4096
+
+
 def _staged_rows(job_id: str, lines: Iterator[SourceLine], counter: list[int]
                  ) -> Iterator[tuple[object, ...]]:
+    # Pass-through columns (payer, plan, ...) repeat from line to line: encode each distinct set
+    # once. extra maps str to str, so equal items always encode to the same JSON.
+    encoded: dict[tuple[tuple[str, str], ...], str] = {}
     for line in lines:
         counter[0] = line.line_no
+        extra = ""
+        if line.extra:
+            items = tuple(line.extra.items())
+            extra = encoded.get(items, "")
+            if not extra:
+                if len(encoded) >= _EXTRA_MEMO:
+                    encoded.clear()
+                extra = encoded[items] = _EXTRA_JSON.encode(line.extra)
         yield (job_id, line.line_no, line.id, line.term, line.system, line.date_of_service,
-               json.dumps(line.extra, ensure_ascii=False) if line.extra else "", line.error)
+               extra, line.error)
 
 
 def stage(session: Session, path: Path, source: Source, *, name: str, digest: str,
