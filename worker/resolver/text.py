@@ -18,7 +18,7 @@ from worker.resolver.hierarchy import CodeTable
 from worker.resolver.loading import Abbreviation
 from worker.resolver.normalize import text_key
 from worker.resolver.outcome import Outcome
-from worker.resolver.scoring import Candidate, make_query, score
+from worker.resolver.scoring import Candidate, Query, make_query, score
 from worker.resolver.spelling import Speller
 from worker.resolver.textindex import KIND_ORDER, TextIndex
 
@@ -35,13 +35,14 @@ CONFIDENCE_TERM = 0.97  # inclusion term, short title, synonym, or exact up to w
 CONFIDENCE_DEFAULT = 0.95  # a term naming a category, resolved to its default code
 _ABBREVIATION_FACTOR = 0.97
 _MAX_VARIANTS = 4
+_RANKED_SIZE = 50_000  # remembered score lists per release (a few hundred bytes each)
 _EXPANSION_FACTOR = 0.95
 
 
 class TextMatcher:
     """The text cascade of one release."""
 
-    __slots__ = ("table", "index", "speller", "abbreviations", "_whole_only",
+    __slots__ = ("table", "index", "speller", "abbreviations", "_whole_only", "_ranked",
                  "_max_abbreviation_words", "_first_words")
 
     def __init__(self, table: CodeTable, index: TextIndex, speller: Speller,
@@ -49,6 +50,9 @@ class TextMatcher:
         self.table = table
         self.index = index
         self.speller = speller
+        # Scores by query: misspellings of one term correct to the same query ("hypertention",
+        # "hypertnsion"), and a claims file's tail of distinct free text is mostly such variants.
+        self._ranked: dict[Query, list[Candidate]] = {}
         # Keyed like every term: "w/o" and "W/O" are the same key "w o".
         keyed: dict[str, list[str]] = {}
         whole: set[str] = set()
@@ -199,7 +203,12 @@ class TextMatcher:
             query = make_query(variant, self.index, self.speller)
             if query is None:
                 continue
-            ranked = score(query, self.index, self.table)
+            ranked = self._ranked.get(query)
+            if ranked is None:
+                ranked = score(query, self.index, self.table)
+                if len(self._ranked) >= _RANKED_SIZE:
+                    self._ranked.clear()
+                self._ranked[query] = ranked
             if ranked and expanded:
                 # An expansion is a guess about what the writer meant: it must match better.
                 ranked = [dataclasses.replace(c, score=c.score * _EXPANSION_FACTOR) for c in ranked]
