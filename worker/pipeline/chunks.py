@@ -155,8 +155,10 @@ def write_results(session: Session, job_id: str, results: Sequence[Result]) -> i
     now = utcnow()
     columns = ", ".join(RESULT_COLUMNS)
     if db.is_postgres(session):
-        session.execute(text("CREATE TEMP TABLE result_stage (LIKE result INCLUDING DEFAULTS) "
-                             "ON COMMIT DROP"))
+        # Made once per pooled connection and emptied by every commit: creating and dropping
+        # it per chunk cost catalog writes on each task.
+        session.execute(text("CREATE TEMP TABLE IF NOT EXISTS result_stage "
+                             "(LIKE result INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
         copy_rows(session, "result_stage", RESULT_COLUMNS, _rows(job_id, results, now))
         written = session.execute(text(
             f"INSERT INTO result ({columns}) SELECT {columns} FROM result_stage "
