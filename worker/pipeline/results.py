@@ -9,7 +9,7 @@ import itertools
 import json
 import math
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring
 from typing import IO, Any
 
@@ -76,8 +76,13 @@ def _has_formula(row: tuple[Any, ...]) -> bool:
     return any(map(str.startswith, _text_cells(row), itertools.repeat(_FORMULA_START)))
 
 
-def _result_pages(job_id: str) -> Iterator[Sequence[tuple[Any, ...]]]:
+def _result_pages(job_id: str, spans: Iterable[tuple[int, int]] | None = None
+                  ) -> Iterator[Sequence[tuple[Any, ...]]]:
     """Plain tuples of _RESULT_COLUMNS + (extra,), in line order, one page of line numbers at a time.
+
+    `spans`: the (first, last) line ranges to read, in order; they may arrive while the job is
+    still running (each page is its own statement, so it sees every result committed before it).
+    None: the whole job.
 
     Each page is a range of line numbers on both tables, not `line_no > last ... LIMIT n`: before
     the new rows are analyzed (a job is exported right after it is written) PostgreSQL plans the
@@ -87,8 +92,10 @@ def _result_pages(job_id: str) -> Iterator[Sequence[tuple[Any, ...]]]:
     after, through = bindparam("after", type_=Integer), bindparam("through", type_=Integer)
     with db.session_scope() as session:
         job = get_job(session, job_id)
-        last_line = session.scalar(select(func.max(ResultRow.line_no))
-                                   .where(ResultRow.job_id == job.id)) or 0
+        if spans is None:
+            last_line = session.scalar(select(func.max(ResultRow.line_no))
+                                       .where(ResultRow.job_id == job.id)) or 0
+            spans = [(1, last_line)]
         page = (select(*_RESULT_COLUMNS, InputLine.extra)
                 .join(InputLine, (InputLine.job_id == ResultRow.job_id)
                       & (InputLine.line_no == ResultRow.line_no))
@@ -102,14 +109,16 @@ def _result_pages(job_id: str) -> Iterator[Sequence[tuple[Any, ...]]]:
         connection = session.connection()
         compiled = page.compile(dialect=connection.dialect)
         with contextlib.closing(connection.connection.cursor()) as cursor:
-            for start in range(0, last_line, _STREAM_BATCH):
-                params = compiled.construct_params({"after": start,
-                                                    "through": start + _STREAM_BATCH})
-                if compiled.positiontup:  # SQLite's `?` placeholders take a list in order
-                    cursor.execute(compiled.string, [params[name] for name in compiled.positiontup])
-                else:
-                    cursor.execute(compiled.string, params)
-                yield cursor.fetchall()
+            for first, last in spans:
+                for start in range(first - 1, last, _STREAM_BATCH):
+                    params = compiled.construct_params(
+                        {"after": start, "through": min(start + _STREAM_BATCH, last)})
+                    if compiled.positiontup:  # SQLite's `?` placeholders take a list in order
+                        cursor.execute(compiled.string,
+                                       [params[name] for name in compiled.positiontup])
+                    else:
+                        cursor.execute(compiled.string, params)
+                    yield cursor.fetchall()
 
 
 def iter_results(job_id: str) -> Iterator[dict[str, Any]]:
@@ -124,10 +133,15 @@ def iter_results(job_id: str) -> Iterator[dict[str, Any]]:
             yield record
 
 
-def write_results(job_id: str, out: IO[str], fmt: str = "csv") -> int:
-    """Write every result of the job; pass-through columns follow the contract's columns."""
+def write_results(job_id: str, out: IO[str], fmt: str = "csv",
+                  spans: Iterable[tuple[int, int]] | None = None) -> int:
+    """Write the job's results; pass-through columns follow the contract's columns.
+
+    `spans`: (first, last) line ranges in line order, which may be handed over as their chunks
+    finish (the embedded run writes its output while the job runs); None: the whole job.
+    """
     if fmt == "jsonl":
-        return _write_jsonl(job_id, out)
+        return _write_jsonl(job_id, out, spans)
     names = [k for k in extra_columns(job_id) if k not in contract.RESULT_FIELDS]
 
     @functools.lru_cache(maxsize=_EXTRA_CACHE)
@@ -138,7 +152,7 @@ def write_results(job_id: str, out: IO[str], fmt: str = "csv") -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(list(contract.RESULT_FIELDS) + names)
     count = 0
-    for page in _result_pages(job_id):
+    for page in _result_pages(job_id, spans):
         lines = []
         for row in page:
             if _has_formula(row):  # rare: most rows go to the writer as fetched
@@ -150,7 +164,7 @@ def write_results(job_id: str, out: IO[str], fmt: str = "csv") -> int:
     return count
 
 
-def _write_jsonl(job_id: str, out: IO[str]) -> int:
+def _write_jsonl(job_id: str, out: IO[str], spans: Iterable[tuple[int, int]] | None) -> int:
     """Each line is json.dumps(record, ensure_ascii=False) of iter_results' record, filled in from
     a template: building a dict and running the encoder for each line took most of the time."""
     encode = json.JSONEncoder(ensure_ascii=False).encode
@@ -161,7 +175,7 @@ def _write_jsonl(job_id: str, out: IO[str]) -> int:
 
     cell_json: tuple[Callable[[Any], str], ...] = (*_CELL_JSON, extra_json)
     count = 0
-    for page in _result_pages(job_id):
+    for page in _result_pages(job_id, spans):
         lines = [_JSONL_LINE % tuple(map(_write_cell, cell_json, row)) for row in page]
         if lines:
             out.write("\n".join(lines) + "\n")
