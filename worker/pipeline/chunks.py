@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text, update
@@ -131,7 +131,15 @@ def read_lines(session: Session, c: Claim) -> list[Line]:
 _UNSEEN: Any = object()
 
 
-def resolve_lines(lines: Sequence[Line], release: str | None) -> tuple[list[Result], int, int]:
+# A result as a plain tuple in contract.RESULT_FIELDS order (line_no, id, input, status, ..):
+# a million of them are made per million lines, and a tuple joins the row being written as is.
+ResultTuple = tuple[Any, ...]
+_STATUS = contract.RESULT_FIELDS.index("status")
+_METHOD = contract.RESULT_FIELDS.index("method")
+
+
+def resolve_lines(lines: Sequence[Line], release: str | None
+                  ) -> tuple[list[ResultTuple], int, int]:
     """Results in line order; lines the reader marked bad become invalid_input without resolving.
 
     Returns (results, distinct terms, resolver cache hits).
@@ -143,14 +151,18 @@ def resolve_lines(lines: Sequence[Line], release: str | None) -> tuple[list[Resu
     hits_before = resolver.cache_hits
     fields = iter(resolver.resolve_terms(items, release=release) if items else ())
     cache_hits = resolver.cache_hits - hits_before
-    results = [Result(line.line_no, line.entry_id, line.term, contract.INVALID_INPUT,
-                      message=line.error) if line.error
-               else Result(line.line_no, line.entry_id, line.term, *next(fields))
-               for line in lines]
+    # line[:3] is (line_no, entry_id, term): the result's first three fields.
+    results = [_line_result(line, contract.INVALID_INPUT, line.error) if line.error
+               else line[:3] + next(fields) for line in lines]
     return results, len(set(items)), cache_hits
 
 
-def write_results(session: Session, job_id: str, results: Sequence[Result]) -> int:
+def _line_result(line: Line, status: str, message: str) -> ResultTuple:
+    return tuple(dataclasses.astuple(Result(line.line_no, line.entry_id, line.term, status,
+                                            message=message)))
+
+
+def write_results(session: Session, job_id: str, results: Sequence[ResultTuple]) -> int:
     """Insert results that are not there yet; returns how many this call wrote."""
     now = utcnow()
     columns = ", ".join(RESULT_COLUMNS)
@@ -159,7 +171,8 @@ def write_results(session: Session, job_id: str, results: Sequence[Result]) -> i
         # it per chunk cost catalog writes on each task.
         session.execute(text("CREATE TEMP TABLE IF NOT EXISTS result_stage "
                              "(LIKE result INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
-        copy_rows(session, "result_stage", RESULT_COLUMNS, _rows(job_id, results, now))
+        # The timestamp as ISO text, made once: COPY's writer would format it on every row.
+        copy_rows(session, "result_stage", RESULT_COLUMNS, _rows(job_id, results, now.isoformat()))
         written = session.execute(text(
             f"INSERT INTO result ({columns}) SELECT {columns} FROM result_stage "
             "ON CONFLICT (job_id, line_no) DO NOTHING"))
@@ -171,16 +184,16 @@ def write_results(session: Session, job_id: str, results: Sequence[Result]) -> i
     try:
         cursor.executemany(f"INSERT OR IGNORE INTO result ({columns}) "
                            f"VALUES ({', '.join('?' for _ in RESULT_COLUMNS)})",
-                           list(_rows(job_id, results, stamp)))
+                           _rows(job_id, results, stamp))
         return int(cursor.rowcount)
     finally:
         cursor.close()
 
 
-def _rows(job_id: str, results: Sequence[Result], stamp: object) -> Iterator[tuple[Any, ...]]:
-    """Result rows in RESULT_COLUMNS order."""
-    return ((job_id, r.line_no, r.id, r.input, r.status, r.code, r.description, r.method,
-             float(r.confidence), r.code_set, r.alternatives, r.message, stamp) for r in results)
+def _rows(job_id: str, results: Sequence[ResultTuple], stamp: str) -> list[tuple[Any, ...]]:
+    """Rows in RESULT_COLUMNS order: the job, the result's fields, when it was decided."""
+    head, tail = (job_id,), (stamp,)
+    return [head + result + tail for result in results]
 
 
 def finish_chunk(session: Session, c: Claim, status: str, error: str = "") -> bool:
@@ -265,8 +278,8 @@ def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] 
         report.lines = write_results(session, c.job_id, results)
         report.job_finished = finish_chunk(session, c, "done")
         report.outcome = "done"
-        report.by_status = dict(collections.Counter(r.status for r in results))
-        report.by_method = dict(collections.Counter(r.method or "none" for r in results))
+        report.by_status = dict(collections.Counter(r[_STATUS] for r in results))
+        report.by_method = dict(collections.Counter(r[_METHOD] or "none" for r in results))
         report.write_ms = _ms(t_write)
         report.total_ms = _ms(started)
         store_metrics(session, report)
@@ -280,8 +293,8 @@ def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> Chunk
         previous = session.scalar(select(Chunk.last_error).where(Chunk.id == c.chunk_id)) or ""
         message = f"{reason}: {previous}" if previous else reason
         lines = read_lines(session, c)
-        results = [Result(line.line_no, line.entry_id, line.term, contract.ERROR,
-                          message=f"{message}; run `dxcoder retry {c.job_id}`") for line in lines]
+        results = [_line_result(line, contract.ERROR, f"{message}; run `dxcoder retry {c.job_id}`")
+                   for line in lines]
         report.lines = write_results(session, c.job_id, results)
         report.job_finished = finish_chunk(session, c, "error", message)
         report.outcome = "exhausted"
