@@ -307,7 +307,7 @@ class Resolver:
     # -- resolving -------------------------------------------------------------------------
 
     def _fields(self, term: Any, system: Any, label: str, note: int) -> tuple[Any, ...]:
-        """The Result fields after input/id/line for one distinct entry, memoized (bounded LRU)."""
+        """The Result fields after input/id/line for one distinct entry, memoized (bounded, see _remember)."""
         key = (term, system, label, note)
         found = self._memo.get(key)
         if found is not None:
