@@ -99,9 +99,12 @@ def claim(session: Session, chunk_id: int) -> Claim | None:
 _READ_LINES = text(
     "SELECT line_no, entry_id, term, system, date_of_service, error FROM input_line "
     "WHERE job_id = :job_id AND line_no BETWEEN :first AND :last ORDER BY line_no")
+_UNSEEN: Any = object()  # a date cell not parsed yet (None is a valid cell: no date)
 
 
 class Line(NamedTuple):
+    """A staged line as the chunk reads it."""
+
     line_no: int
     entry_id: str
     term: str
@@ -126,9 +129,6 @@ def read_lines(session: Session, c: Claim) -> list[Line]:
             day = dates[on] = on if isinstance(on, dt.date) else dt.date.fromisoformat(on)
         lines.append(Line(line_no, entry_id, term, system, day, error))
     return lines
-
-
-_UNSEEN: Any = object()
 
 
 # A result as a plain tuple in contract.RESULT_FIELDS order (line_no, id, input, status, ..):
