@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from worker import contract
 from worker.ingest.common import (
@@ -50,7 +49,6 @@ _STORE_CHARS = PIECE_BYTES
 _STORE_FIELDS = 65_536
 
 _SNIFF_CHARS = 4096
-_T = TypeVar("_T")
 _QUOTE = '"'
 _FIELD_START, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = range(4)
 
@@ -319,10 +317,6 @@ def open_csv(
     return Source(path, "csv", encoding.label, read, columns=layout.columns, warnings=warnings)
 
 
-# Distinct system and date cells remembered per file; past this many the memo starts over.
-_MEMO_CELLS = 4096
-
-
 def _plain_line_reader(layout: Layout) -> Callable[[int, Record], SourceLine | None]:
     """The fast path for the common line, set up once per file.
 
@@ -336,10 +330,6 @@ def _plain_line_reader(layout: Layout) -> Callable[[int, Record], SourceLine | N
     system_name = "" if system_at is None else columns[system_at]
     dos_name = "" if dos_at is None else columns[dos_at]
     extra = [(columns[i], i) for i in layout.extra]
-    # The parsed system and date by cell text: a file repeats a few systems and dates of service
-    # over and over, and a dict lookup is cheaper than a call into the parse_* caches.
-    systems: dict[str, tuple[str, str | None]] = {}
-    dates: dict[str, tuple[dt.date | None, str | None]] = {}
 
     def plain_line(line_no: int, record: Record) -> SourceLine | None:
         if (record.bad_bytes or record.unclosed or record.field_count != width
@@ -351,33 +341,18 @@ def _plain_line_reader(layout: Layout) -> Callable[[int, Record], SourceLine | N
             return None
         system = contract.SYSTEM_AUTO
         if system_at is not None:
-            cell = fields[system_at]
-            parsed_system = systems.get(cell)
-            if parsed_system is None:
-                parsed_system = _remember(systems, cell, parse_system(system_name, cell))
-            system, problem = parsed_system
+            system, problem = parse_system(system_name, fields[system_at])
             if problem is not None:
                 return None
         date_of_service = None
         if dos_at is not None:
-            cell = fields[dos_at]
-            parsed_date = dates.get(cell)
-            if parsed_date is None:
-                parsed_date = _remember(dates, cell, parse_date(dos_name, cell))
-            date_of_service, problem = parsed_date
+            date_of_service, problem = parse_date(dos_name, fields[dos_at])
             if problem is not None:
                 return None
         return SourceLine(line_no, term, "" if id_at is None else fields[id_at], system,
                           date_of_service, {name: fields[i] for name, i in extra} or None, "")
 
     return plain_line
-
-
-def _remember(memo: dict[str, _T], key: str, value: _T) -> _T:
-    if len(memo) >= _MEMO_CELLS:
-        memo.clear()
-    memo[key] = value
-    return value
 
 
 def _source_line(line_no: int, record: Record, layout: Layout, encoding: str) -> SourceLine:
