@@ -27,6 +27,7 @@ from tests.faults.conftest import (
     assert_clean_end_state,
     job_done,
     record_recovery,
+    results_held,
     wait_for,
     write_claims,
 )
@@ -68,12 +69,12 @@ def test_1_sigkill_of_a_pool_process_mid_chunk(pipeline: PipelineEnv, fault_file
                                                clean_results: Expected) -> None:
     _use(pipeline)
     worker = pipeline.start_worker(chunk_size=CHUNK)
-    job = producer.submit(fault_file, enqueue=_enqueue, force=True)
-    # Chunks are claimed before the index is loaded: kill while they are in flight.
-    wait_for(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
-    killed_at = time.monotonic()
-    for pid in worker.pool_pids():
-        os.kill(pid, signal.SIGKILL)
+    with results_held(pipeline.database_url):
+        job = producer.submit(fault_file, enqueue=_enqueue, force=True)
+        wait_for(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
+        killed_at = time.monotonic()
+        for pid in worker.pool_pids():
+            os.kill(pid, signal.SIGKILL)
     wait_for(lambda: job_done(job.job_id), 180, "the job")
     record_recovery("1 pool process SIGKILL", time.monotonic() - killed_at)
     assert_clean_end_state(job.job_id, clean_results)
@@ -85,10 +86,11 @@ def test_2_sigkill_of_the_whole_worker_and_a_new_one(pipeline: PipelineEnv, faul
                                                      clean_results: Expected) -> None:
     _use(pipeline)
     first = pipeline.start_worker(chunk_size=CHUNK, **FAST)
-    job = producer.submit(fault_file, enqueue=_enqueue, force=True)
-    wait_for(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
-    first.kill()
-    killed_at = time.monotonic()
+    with results_held(pipeline.database_url):
+        job = producer.submit(fault_file, enqueue=_enqueue, force=True)
+        wait_for(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
+        first.kill()
+        killed_at = time.monotonic()
     assert not job_done(job.job_id)
     # Its unacked chunks come back once the visibility timeout (20 s here) has passed.
     time.sleep(FAST["visibility_timeout"] + 1)
@@ -174,15 +176,15 @@ def test_4_redis_restarted_with_an_empty_data_set(pipeline: PipelineEnv, tmp_pat
     worker = Worker(env, tmp_path / "worker.log").start()
     beat = Beat(env, tmp_path).start()
     try:
-        submitted = run_dxcoder("submit", str(big), database_url=pipeline.database_url,
-                                data_dir=tmp_path, env=env)
-        assert submitted.returncode == 0, submitted.stderr
-        job_id = submitted.stdout.strip()
-        use_database(pipeline.database_url, tmp_path)
-        wait_for(lambda: any(c.status == "done" for c in _chunks(job_id)), 120, "a first chunk",
-                 poll=0.05)
-        redis_server.stop()  # every queued and unacked message is gone with it
-        lost_at = time.monotonic()
+        with results_held(pipeline.database_url):
+            submitted = run_dxcoder("submit", str(big), database_url=pipeline.database_url,
+                                    data_dir=tmp_path, env=env)
+            assert submitted.returncode == 0, submitted.stderr
+            job_id = submitted.stdout.strip()
+            use_database(pipeline.database_url, tmp_path)
+            wait_for(lambda: _running(job_id) >= 1, 120, "a chunk in flight", poll=0.05)
+            redis_server.stop()  # every queued and unacked message is gone with it
+            lost_at = time.monotonic()
         assert not job_done(job_id)
         redis_server.start()  # same port, empty data set
         wait_for(lambda: job_done(job_id), 240, "the job after the Redis restart")
