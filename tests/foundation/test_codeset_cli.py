@@ -24,6 +24,16 @@ def test_second_load_changes_nothing_and_says_so(any_db_url: str, tmp_path: Path
     assert result.stdout.count("unchanged") == 4
 
 
+def test_load_leaves_each_release_index_built_for_the_first_job(any_db_url: str,
+                                                                tmp_path: Path) -> None:
+    cache = tmp_path / "resolver-cache"
+    assert not cache.exists()
+    result = run_dxcoder("codeset", "load", database_url=any_db_url, data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("text indexes ready: FY2025 (")
+    assert sorted(p.name.split("-")[0] for p in cache.glob("*.idx")) == ["FY2025", "FY2026"]
+
+
 @pytest.mark.parametrize("content", [b"", b"<ICD10CM.tabular><chapter>", b"not xml at all"])
 def test_corrupt_tabular_is_refused_and_releases_stay(any_db_url: str, tmp_path: Path,
                                                        content: bytes) -> None:

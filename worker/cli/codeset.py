@@ -76,17 +76,28 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
         with db.session_scope() as session:
             reports.append(loader.load_synonyms(session))
             click.echo(reports[-1].line())
-        _summary(reports)
-        return
-    for report in reports:
-        click.echo(report.line())
+    if user_release or gem_file:  # the built-in loads said each line as they went
+        for report in reports:
+            click.echo(report.line())
     _summary(reports)
+    _build_indexes()
 
 
 def _summary(reports: list[loader.LoadReport]) -> None:
     changed = [r.name for r in reports if r.outcome != "unchanged"]
     click.echo("nothing changed: every source was already loaded" if not changed
                else f"changed: {', '.join(changed)}")
+
+
+def _build_indexes() -> None:
+    """Build each release's text index now and keep it in DATA_DIR/resolver-cache, so the first
+    job after a load does not spend seconds building it (an index already cached is only read)."""
+    from worker.resolver import get_resolver
+
+    resolver = get_resolver()
+    took = {label: resolver.load(label) for label in resolver.release_labels()}
+    click.echo("text indexes ready: " + ", ".join(f"{label} ({seconds:.1f} s)"
+                                                 for label, seconds in took.items()))
 
 
 @codeset.command("list")
