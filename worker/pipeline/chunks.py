@@ -203,10 +203,10 @@ def finish_chunk(session: Session, c: Claim, status: str, error: str = "") -> bo
         .values(status=status, finished_at=utcnow(), lease_until=None, last_error=error[:500]))
     if marked.rowcount != 1:  # type: ignore[attr-defined]
         return False  # another delivery finished it first
-    done, total = session.execute(
+    done, total, job_status = session.execute(
         update(Job).where(Job.id == c.job_id).values(chunks_done=Job.chunks_done + 1)
-        .returning(Job.chunks_done, Job.chunk_count)).one()
-    if done < total:
+        .returning(Job.chunks_done, Job.chunk_count, Job.status)).one()
+    if done < total or job_status == "staging":  # a job still staging completes at its end
         return False
     complete_job(session, c.job_id)
     return True

@@ -1,7 +1,8 @@
 """The embedded default: the same job on SQLite, in-process, using the machine's cores.
 
-Stages the file with the producer, then runs the very same chunk code (`process_chunk`) in a
-pool of processes, one chunk at a time each, and writes the results file as chunks finish.
+Stages the file with the producer, ten chunks per commit, and runs the very same chunk code
+(`process_chunk`) in a pool of processes, one chunk at a time each, from the first committed
+batch on; then writes the results file in input order as the chunks finish.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from worker import db
 from worker.pipeline import chunks, producer
@@ -19,6 +20,7 @@ from worker.pipeline.jobs import JobStatus, job_status
 from worker.pipeline.results import write_results
 from worker.settings import Settings, configure, get_settings
 
+T = TypeVar("T")
 Progress = Callable[[int], None]  # called with the number of lines a finished chunk covered
 
 
@@ -34,35 +36,10 @@ def _run_chunk(chunk_id: int) -> tuple[int, int]:
 
 def run_chunks(chunk_ids: Sequence[int], processes: int, progress: Progress | None = None) -> None:
     """Process chunks with `processes` workers (1 = in this process)."""
-    with chunks_in_order(chunk_ids, processes, progress) as finished:
-        for _ in finished:
+    with _chunk_runner(processes) as run_chunk:
+        pending = [(run_chunk(chunk_id), chunk_id) for chunk_id in chunk_ids]
+        for _ in _in_order(pending, progress):
             pass
-
-
-@contextlib.contextmanager
-def chunks_in_order(chunk_ids: Sequence[int], processes: int, progress: Progress | None = None
-                    ) -> Iterator[Iterator[int]]:
-    """Start processing chunks with `processes` workers (1 = in this process, as iterated) and
-    give an iterator of chunk ids, each once it and every chunk before it are done, so the
-    caller can use their results meanwhile. The workers are forked on entry, before the caller
-    opens any database connection of its own."""
-    if processes <= 1 or len(chunk_ids) <= 1:
-        yield _reported(map(_run_chunk, chunk_ids), progress)
-        return
-    from worker.pipeline.warmup import preload_resolver
-
-    preload_resolver()
-    db.dispose()  # children get their own engine; nothing pooled crosses the fork
-    context = multiprocessing.get_context("fork")
-    with context.Pool(processes, initializer=_init_process, initargs=(get_settings(),)) as pool:
-        yield _reported(pool.imap(_run_chunk, chunk_ids), progress)
-
-
-def _reported(done: Iterator[tuple[int, int]], progress: Progress | None) -> Iterator[int]:
-    for chunk_id, lines in done:
-        if progress:
-            progress(lines)
-        yield chunk_id
 
 
 def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *,
@@ -72,28 +49,64 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
              on_staged: Callable[[producer.Submitted], None] | None = None) -> JobStatus:
     """Stage, resolve and (if `out`) write results; returns the finished job's status.
 
-    The output is written while the job runs: each chunk's lines as soon as it and the chunks
-    before it are done. This process has nothing else to do meanwhile, so writing the output
-    takes no time of its own on top of resolving.
+    The workers start on the first chunks while this process is still reading the file
+    (staged and committed ten chunks at a time), so reading costs little time of its own. Once
+    the file is staged, the output is written as the chunks finish, in input order. Cut off
+    part-way through the file, the run leaves no job behind.
     """
-    submitted = producer.submit(path, enqueue=None, name=name, release=release, force=True,
-                                **(read_options or {}))
-    if on_staged:
-        on_staged(submitted)
-    from sqlalchemy import select
+    staging = producer.BatchStaging(path, name=name, release=release, **(read_options or {}))
+    processes = processes or os.cpu_count() or 1
+    try:
+        with _chunk_runner(processes) as run_chunk:
+            pending = [(run_chunk(chunk_id), (first, last))
+                       for chunk_id, first, last in staging.spans()]
+            assert staging.submitted is not None
+            if on_staged:
+                on_staged(staging.submitted)
+            finished = _in_order(pending, progress)
+            if out is None:
+                for _ in finished:
+                    pass
+            else:
+                with Path(out).open("w", encoding="utf-8", newline="") as fh:
+                    write_results(staging.submitted.job_id, fh, fmt, finished)
+    except BaseException:
+        staging.discard()  # the pool is gone by now: nothing writes for the job any more
+        raise
+    return job_status(staging.submitted.job_id)
 
-    from worker.models import Chunk
 
-    with db.session_scope() as session:
-        spans = {row.id: (row.first_line, row.last_line) for row in session.execute(
-            select(Chunk.id, Chunk.first_line, Chunk.last_line)
-            .where(Chunk.job_id == submitted.job_id).order_by(Chunk.chunk_no))}
-    with chunks_in_order(list(spans), processes or os.cpu_count() or 1, progress) as finished:
-        if out is None:
-            for _ in finished:
-                pass
-        else:
-            with Path(out).open("w", encoding="utf-8", newline="") as fh:
-                write_results(submitted.job_id, fh, fmt,
-                              (spans[chunk_id] for chunk_id in finished))
-    return job_status(submitted.job_id)
+ChunkRun = Callable[[], int]  # waits for a chunk sent to the workers; returns its line count
+
+
+@contextlib.contextmanager
+def _chunk_runner(processes: int) -> Iterator[Callable[[int], ChunkRun]]:
+    """A function that starts a chunk and returns how to wait for it: in this process at once
+    (processes=1), else in a pool forked now, before this process opens a database connection."""
+    if processes <= 1:
+        def run_here(chunk_id: int) -> ChunkRun:
+            lines = _run_chunk(chunk_id)[1]
+            return lambda: lines
+
+        yield run_here
+        return
+    from worker.pipeline.warmup import preload_resolver
+
+    preload_resolver()
+    db.dispose()  # children get their own engine; nothing pooled crosses the fork
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes, initializer=_init_process, initargs=(get_settings(),)) as pool:
+        def send(chunk_id: int) -> ChunkRun:
+            result = pool.apply_async(_run_chunk, (chunk_id,))
+            return lambda: result.get()[1]
+
+        yield send
+
+
+def _in_order(pending: Sequence[tuple[ChunkRun, T]], progress: Progress | None) -> Iterator[T]:
+    """Each chunk's tag (its line span, its id) once it and every chunk before it are done."""
+    for wait, span in pending:
+        lines = wait()
+        if progress:
+            progress(lines)
+        yield span

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -17,14 +18,16 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from worker import db
 from worker.bulk import copy_rows
 from worker.codesets import catalog
 from worker.ingest import Source, SourceLine, open_source
-from worker.models import Chunk, Job, utcnow
+from worker.models import Chunk, InputLine, Job, TaskMetric, utcnow
+from worker.models import Result as ResultRow
+from worker.pipeline.chunks import complete_job
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.producer")
@@ -81,37 +84,124 @@ def _staged_rows(job_id: str, lines: Iterator[SourceLine], counter: list[int]
                extra, line.error)
 
 
-def stage(session: Session, path: Path, source: Source, *, name: str, digest: str,
-          release: str | None, chunk_size: int) -> tuple[Job, list[int]]:
-    """Write job, staged lines and chunks inside `session`'s transaction; return job and chunk ids."""
+_LINE_COLUMNS = ("job_id", "line_no", "entry_id", "term", "system", "date_of_service", "extra",
+                 "error")
+
+
+def _new_job(session: Session, path: Path, source: Source, *, name: str, digest: str,
+             release: str | None) -> Job:
     if release:
         catalog.release_by_label(session, release)  # refuse an unknown label before staging
     job = Job(id=uuid.uuid4().hex, name=name, source_file=path.name, content_hash=digest,
               format=source.format, release_label=release, status="staging")
     session.add(job)
     session.flush()
-    counter = [0]
-    copy_rows(session, "input_line",
-              ("job_id", "line_no", "entry_id", "term", "system", "date_of_service", "extra",
-               "error"),
-              _staged_rows(job.id, iter(source), counter))
-    total = counter[0]
+    return job
+
+
+def _add_chunks(session: Session, job_id: str, first_line: int, last_line: int, chunk_size: int
+                ) -> list[tuple[int, int, int]]:
+    """Chunk rows covering lines first_line..last_line (first_line starts a chunk); returns
+    (chunk id, first line, last line) of each, in order."""
     rows = [
-        {"job_id": job.id, "chunk_no": n, "first_line": first,
-         "last_line": min(first + chunk_size - 1, total), "status": "queued"}
-        for n, first in enumerate(range(1, total + 1, chunk_size), start=1)
+        {"job_id": job_id, "chunk_no": (first - 1) // chunk_size + 1, "first_line": first,
+         "last_line": min(first + chunk_size - 1, last_line), "status": "queued"}
+        for first in range(first_line, last_line + 1, chunk_size)
     ]
-    if rows:
-        session.execute(insert(Chunk), rows)
+    if not rows:
+        return []
+    session.execute(insert(Chunk), rows)
+    return [tuple(row) for row in session.execute(  # type: ignore[misc]
+        select(Chunk.id, Chunk.first_line, Chunk.last_line)
+        .where(Chunk.job_id == job_id, Chunk.first_line >= first_line)
+        .order_by(Chunk.chunk_no))]
+
+
+def stage(session: Session, path: Path, source: Source, *, name: str, digest: str,
+          release: str | None, chunk_size: int) -> tuple[Job, list[int]]:
+    """Write job, staged lines and chunks inside `session`'s transaction; return job and chunk ids."""
+    job = _new_job(session, path, source, name=name, digest=digest, release=release)
+    counter = [0]
+    copy_rows(session, "input_line", _LINE_COLUMNS, _staged_rows(job.id, iter(source), counter))
+    total = counter[0]
+    rows = _add_chunks(session, job.id, 1, total, chunk_size)
     job.total_lines, job.chunk_count = total, len(rows)
     job.status = "queued" if rows else "done"
     if not rows:
         job.finished_at = utcnow()
         job.summary = {"lines": 0, "by_status": {}, "by_method": {}}
     session.flush()
-    chunk_ids = list(session.scalars(select(Chunk.id).where(Chunk.job_id == job.id)
-                                     .order_by(Chunk.chunk_no)))
-    return job, chunk_ids
+    return job, [chunk_id for chunk_id, _, _ in rows]
+
+
+ChunkSpan = tuple[int, int, int]  # chunk id, first line, last line
+
+
+class BatchStaging:
+    """Stage a file as a job a batch of chunks at a time, committing each batch, for a caller
+    that runs the chunks itself (`dxcoder run`) and starts on the first ones while the rest of
+    the file is still being read.
+
+    Until the end the job is `staging`: its chunk count is not known yet, so no chunk can
+    complete it. The last step fixes the count and completes the job if its chunks are already
+    done. A caller cut off part-way calls `discard()` once nothing writes for the job any more,
+    so no partial job is left behind (a killed process leaves a `staging` job that never runs).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None,
+                 release: str | None = None, format: str | None = None,
+                 columns: dict[str, str | None] | None = None, batch_chunks: int = 10) -> None:
+        self.path = Path(path)
+        self.source = open_source(self.path, format=format, **(columns or {}))  # FileRejected
+        self.digest = content_hash(self.path)
+        self.name, self.release, self.batch_chunks = name or self.path.name, release, batch_chunks
+        self.job_id: str | None = None
+        self.submitted: Submitted | None = None  # set once the whole file is staged
+
+    def spans(self) -> Iterator[ChunkSpan]:
+        """Create the job, then yield each chunk's span as soon as its batch is committed."""
+        chunk_size = get_settings().chunk_size
+        with db.session_scope() as session:
+            self.job_id = job_id = _new_job(session, self.path, self.source, name=self.name,
+                                            digest=self.digest, release=self.release).id
+        counter = [0]
+        rows = _staged_rows(job_id, iter(self.source), counter)
+        staged = chunk_count = 0
+        while True:
+            # Read the batch before the transaction: on SQLite a write transaction locks out
+            # the workers' writes, so it must not last as long as parsing the lines does.
+            batch = list(itertools.islice(rows, chunk_size * self.batch_chunks))
+            with db.session_scope() as session:
+                copy_rows(session, "input_line", _LINE_COLUMNS, batch)
+                spans = _add_chunks(session, job_id, staged + 1, counter[0], chunk_size)
+            if not spans:
+                break
+            staged, chunk_count = counter[0], chunk_count + len(spans)
+            yield from spans
+        with db.session_scope() as session:
+            done = session.execute(
+                update(Job).where(Job.id == job_id)
+                .values(total_lines=staged, chunk_count=chunk_count, status="running",
+                        started_at=func.coalesce(Job.started_at, utcnow()))
+                .returning(Job.chunks_done)).scalar_one()
+            if done >= chunk_count:  # every chunk finished while the file was read (or none)
+                complete_job(session, job_id)
+        log.info("job.staged", extra={"job_id": job_id, "lines": staged, "chunks": chunk_count,
+                                      "format": self.source.format})
+        self.submitted = Submitted(job_id, staged, chunk_count, False, tuple(self.source.warnings))
+
+    def discard(self) -> None:
+        """Delete a job cut off before it was wholly staged."""
+        if self.job_id is not None and self.submitted is None:
+            discard_job(self.job_id)
+
+
+def discard_job(job_id: str) -> None:
+    """Delete a job and everything written for it (lines, chunks, results, metrics)."""
+    with db.session_scope() as session:
+        for table in (ResultRow, TaskMetric, Chunk, InputLine):
+            session.execute(delete(table).where(table.job_id == job_id))
+        session.execute(delete(Job).where(Job.id == job_id))
 
 
 def find_existing(session: Session, digest: str, release: str | None) -> Job | None:
