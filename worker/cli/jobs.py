@@ -186,6 +186,9 @@ def run_command(file: Path, output: Path, output_format: str, processes: int | N
         status = run_file(file, output, fmt=output_format, processes=processes, release=release,
                           read_options=_read_options(fmt, term_column, id_column, dos_column),
                           progress=progress, on_staged=staged)
+    except KeyboardInterrupt:
+        raise JobError(f"interrupted while running {file}; {output} was not written and no "
+                       "unfinished job was kept. Run it again") from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,8 @@ Progress = Callable[[int], None]  # called with the number of lines a finished c
 
 
 def _init_process(settings: Settings) -> None:
+    # Ctrl-C is the parent's to handle: it stops the pool and removes the unfinished job.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure(settings)
     db.reset_after_fork()  # the resolver's index is inherited from the parent (preloaded)
 
@@ -51,11 +54,14 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
 
     The workers start on the first chunks while this process is still reading the file
     (staged and committed ten chunks at a time), so reading costs little time of its own. Once
-    the file is staged, the output is written as the chunks finish, in input order. Cut off
-    part-way through the file, the run leaves no job behind.
+    the file is staged, the output is written as the chunks finish, in input order, to a
+    temporary file renamed to `out` at the end. A run that fails or is interrupted leaves
+    neither an unfinished job nor a partial results file that could pass for a whole one.
     """
     staging = producer.BatchStaging(path, name=name, release=release, **(read_options or {}))
     processes = processes or os.cpu_count() or 1
+    target = Path(out) if out is not None else None
+    partial = target.with_name(target.name + ".partial") if target is not None else None
     try:
         with _chunk_runner(processes) as run_chunk:
             pending = [(run_chunk(chunk_id), (first, last))
@@ -64,14 +70,19 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
             if on_staged:
                 on_staged(staging.submitted)
             finished = _in_order(pending, progress)
-            if out is None:
+            if partial is None:
                 for _ in finished:
                     pass
             else:
-                with Path(out).open("w", encoding="utf-8", newline="") as fh:
+                with partial.open("w", encoding="utf-8", newline="") as fh:
                     write_results(staging.submitted.job_id, fh, fmt, finished)
+        if partial is not None and target is not None:
+            os.replace(partial, target)
     except BaseException:
-        staging.discard()  # the pool is gone by now: nothing writes for the job any more
+        # The pool is gone by now: nothing writes for the job any more.
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        staging.discard_unfinished()
         raise
     return job_status(staging.submitted.job_id)
 

@@ -144,8 +144,8 @@ class BatchStaging:
 
     Until the end the job is `staging`: its chunk count is not known yet, so no chunk can
     complete it. The last step fixes the count and completes the job if its chunks are already
-    done. A caller cut off part-way calls `discard()` once nothing writes for the job any more,
-    so no partial job is left behind (a killed process leaves a `staging` job that never runs).
+    done. A caller cut off part-way calls `discard_unfinished()` once nothing writes for the job
+    any more, so no partial job is left behind (a killed process leaves one that never runs).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None,
@@ -190,10 +190,17 @@ class BatchStaging:
                                       "format": self.source.format})
         self.submitted = Submitted(job_id, staged, chunk_count, False, tuple(self.source.warnings))
 
-    def discard(self) -> None:
-        """Delete a job cut off before it was wholly staged."""
-        if self.job_id is not None and self.submitted is None:
-            discard_job(self.job_id)
+    def discard_unfinished(self) -> bool:
+        """Delete the job unless it completed (call once nothing writes for it any more);
+        returns True if there was one to delete."""
+        if self.job_id is None:
+            return False
+        with db.session_scope() as session:
+            status = session.scalar(select(Job.status).where(Job.id == self.job_id))
+        if status in (None, "done"):
+            return False
+        discard_job(self.job_id)
+        return True
 
 
 def discard_job(job_id: str) -> None:
