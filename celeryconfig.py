@@ -48,6 +48,7 @@ task_routes = {
     "dxcoder.reconcile": {"queue": _s.queue},
     "dxcoder.nightly_recode": {"queue": _s.queue},
     "dxcoder.recode_chunk": {"queue": _s.queue},
+    "dxcoder.inbox_poll": {"queue": _s.queue},
 }
 
 # A producer must fail fast (and say so) when Redis is down, not hang: the reconciler re-sends.

@@ -14,15 +14,13 @@ from worker.logs import log_context
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.task")
-_s = get_settings()
-
 
 # No retries and no autoretry: the next beat tick is the retry, and every step of a poll is
 # idempotent, so a poll cut off (time limit, lost worker, redelivery) is finished by the next one.
 # Overlapping polls of one inbox are harmless: the second finds the advisory lock taken and stops.
 # The limits leave room to stage a large file (minutes) and stay below the visibility timeout;
 # a file too big for them is better served by `dxcoder inbox watch`.
-@app.task(name="dxcoder.inbox_poll", bind=True, queue=_s.queue, acks_late=True,
+@app.task(name="dxcoder.inbox_poll", bind=True, acks_late=True,
           soft_time_limit=1500, time_limit=1800, ignore_result=True, max_retries=0)
 def inbox_poll(self: Task, directory: str | None = None) -> dict[str, Any]:
     """Poll `directory` (default: DXCODER_INBOX_DIR) once; returns counts per outcome."""
