@@ -130,20 +130,27 @@ def test_a_file_modified_while_hashed_waits(pipeline: PipelineEnv, inbox_dir: Pa
 
 def test_beat_task_polls_the_inbox_on_a_real_worker(pipeline: PipelineEnv,
                                                     inbox_dir: Path) -> None:
-    pipeline.start_worker(inbox_settle_seconds=0)
-    claims_csv(inbox_dir / "beat.csv", 80)
+    worker = pipeline.start_worker(inbox_settle_seconds=0)
+    # Senders name files after patients; the name is PHI and must stay out of the logs.
+    name = "DOE_JANE_1957-03-12.csv"
+    claims_csv(inbox_dir / name, 80)
     from tasks.inbox import inbox_poll
 
     def archived() -> bool:
         inbox_poll.apply_async((str(inbox_dir),), queue=pipeline.queue)
         time.sleep(1)
-        return _states().get("beat.csv") == "archived"
+        return _states().get(name) == "archived"
 
     wait_until(archived, timeout=180, what="the beat task to finish the file")
-    assert len(_rows(inbox_dir / "outbox" / "beat.csv.results.csv")) == 80
+    assert len(_rows(inbox_dir / "outbox" / f"{name}.results.csv")) == 80
     assert job_count() == 1
     with db.session_scope() as session:
+        row_id = session.scalar(select(InboxFile.id))
         assert session.scalar(select(func.count()).select_from(InboxFile)) == 1
+    steps = {e["event"]: e for e in worker.events() if e.get("event", "").startswith("inbox.")}
+    assert {"inbox.submitted", "inbox.completed", "inbox.archived"} <= set(steps)
+    assert steps["inbox.completed"]["inbox_file_id"] == row_id
+    assert "DOE" not in worker.log_path.read_text()
 
 
 def test_embedded_inbox_runs_the_job_in_process(sqlite_url: str, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ between any two steps is finished by the next poll with nothing lost and nothing
 - rejected: writes rejected/NAME.error.txt, then moves the file beside it.
 Polls of one inbox never overlap: on PostgreSQL an advisory lock is held for the whole poll, so the
 beat task and a `dxcoder inbox watch` can run at once.
+Logs name a file by its `inbox_file` row id, never by its name: senders name files after patients.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class Inbox:
                 try:
                     self._advance(row_id, report, present_only_if_taken=True)
                 except Exception as exc:
-                    self._failed(report, str(row_id), exc)
+                    self._failed(report, str(row_id), exc, row_id)
         return report
 
     # -- taking a file --------------------------------------------------------------------
@@ -205,10 +206,10 @@ class Inbox:
             row = self._load(row_id)
             try:
                 path = files.inside(self.root, row.name)
-            except files.UnsafePath as exc:
+            except files.UnsafePath:
                 # Never follow it; the row keeps its state (its job and results stay reachable)
                 # and the scan moves a symlink put in the file's place to rejected/.
-                log.warning("inbox.unsafe_path", extra={"row_id": row.id, "reason": str(exc)})
+                log.warning("inbox.unsafe_path", extra={"inbox_file_id": row.id})
                 return
             present = path.exists()
             if present and present_only_if_taken:
@@ -225,11 +226,11 @@ class Inbox:
                     _boundary("after_archive_move", row.name)
                 self._set(row.id, state=ARCHIVED)
                 report.archived.append(row.name)
-                log.info("inbox.archived", extra={"file": row.name, "job_id": row.job_id})
+                log.info("inbox.archived", extra={"inbox_file_id": row.id, "job_id": row.job_id})
                 return
             elif row.state == REJECTED:
                 if present:
-                    self._reject_file(path, row.error, report)
+                    self._reject_file(path, row.error, report, row.id)
                 return
             else:
                 return
@@ -240,12 +241,12 @@ class Inbox:
         except FileRejected as exc:
             self._set(row.id, state=REJECTED, error=exc.problem)
             _boundary("after_rejected", row.name)
-            log.warning("inbox.refused", extra={"file": row.name, "reason": exc.problem})
+            log.warning("inbox.refused", extra={"inbox_file_id": row.id})
             return True
         _boundary("after_submit", row.name)
         self._set(row.id, state=SUBMITTED, job_id=submitted.job_id)
         report.submitted.append((row.name, submitted.job_id))
-        log.info("inbox.submitted", extra={"file": row.name, "job_id": submitted.job_id,
+        log.info("inbox.submitted", extra={"inbox_file_id": row.id, "job_id": submitted.job_id,
                                            "lines": submitted.lines,
                                            "existing": submitted.existing})
         _boundary("after_submitted", row.name)
@@ -270,7 +271,7 @@ class Inbox:
         _boundary("after_outbox", row.name)
         self._set(row.id, state=DONE)
         report.completed.append((row.name, str(target.relative_to(self.root))))
-        log.info("inbox.completed", extra={"file": row.name, "job_id": row.job_id,
+        log.info("inbox.completed", extra={"inbox_file_id": row.id, "job_id": row.job_id,
                                            "lines": status.total_lines})
         _boundary("after_done", row.name)
         return True
@@ -284,7 +285,8 @@ class Inbox:
                 .order_by(Chunk.chunk_no)))
         run_chunks(ids, self.processes)
 
-    def _reject_file(self, path: Path, reason: str, report: PollReport) -> None:
+    def _reject_file(self, path: Path, reason: str, report: PollReport,
+                     row_id: int | None = None) -> None:
         """rejected/NAME.error.txt first, then the file: a refused file is never without its why."""
         stamp = dt.datetime.now(dt.UTC)
         target = files.free_name(self.root / files.REJECTED, path.name, stamp.strftime("%Y%m%dT%H%M%S"))
@@ -299,7 +301,7 @@ class Inbox:
         _boundary("after_error_txt", path.name)
         os.rename(path, target)
         report.rejected.append((path.name, reason))
-        log.warning("inbox.rejected", extra={"file": path.name, "moved_to": target.name})
+        log.warning("inbox.rejected", extra={"inbox_file_id": row_id})
 
     # -- rows -----------------------------------------------------------------------------
 
@@ -322,13 +324,15 @@ class Inbox:
                                            InboxFile.state.in_(UNFINISHED))
                 .order_by(InboxFile.id)) if i not in exclude]
 
-    def _failed(self, report: PollReport, name: str, exc: BaseException) -> None:
+    def _failed(self, report: PollReport, name: str, exc: BaseException,
+                row_id: int | None = None) -> None:
         report.failed.append((name, type(exc).__name__))
         if isinstance(exc, TRANSIENT):
-            log.warning("inbox.retry_later", extra={"file": name, "error": type(exc).__name__})
+            log.warning("inbox.retry_later", extra={"inbox_file_id": row_id,
+                                                    "error": type(exc).__name__})
         else:
             # The type only: a message could quote a line of the file (PHI). Details at DEBUG.
-            log.error("inbox.failed", extra={"file": name, "error": type(exc).__name__})
+            log.error("inbox.failed", extra={"inbox_file_id": row_id, "error": type(exc).__name__})
             log.debug("inbox.failed_detail", exc_info=True)
 
     @contextlib.contextmanager
