@@ -103,9 +103,10 @@ def _result_pages(job_id: str, spans: Iterable[tuple[int, int]] | None = None
                        ResultRow.line_no <= through, InputLine.job_id == job.id,
                        InputLine.line_no > after, InputLine.line_no <= through)
                 .order_by(ResultRow.line_no))
-        # Run on the DBAPI cursor: without SQLAlchemy's C extensions, wrapping each fetched row
-        # in a Row object costs about as much as the query. The columns need no result
-        # processing (text, integer and float come back as str, int and float on both backends).
+        # Run on the DBAPI cursor: plain tuples instead of SQLAlchemy Row objects (compiled
+        # extensions and all) take a 1M-line CSV export from 7.4 to 5.9 s of CPU. The columns
+        # need no result processing (text, integer and float come back as str, int and float on
+        # both backends). construct_params/positiontup: the statement's own parameter order.
         connection = session.connection()
         compiled = page.compile(dialect=connection.dialect)
         with contextlib.closing(connection.connection.cursor()) as cursor:
