@@ -57,6 +57,14 @@ def test_ambiguous_abbreviation_needs_review_with_each_meaning(resolver: Resolve
     assert "ambiguous" in result.message
 
 
+def test_arf_is_not_assumed_to_be_renal_failure(resolver: Resolver) -> None:
+    # Acute renal failure, acute respiratory failure and acute rheumatic fever: a coder queries.
+    result = one(resolver, "ARF")
+    assert (result.status, result.method) == ("needs_review", "abbreviation")
+    found = alternatives(result)
+    assert len(found) == 3 and {"N17.9", "J96.00"} <= set(found)
+
+
 @pytest.mark.parametrize("typed", [
     "Essental hypertension",  # a letter dropped
     "hypertension essential",  # word order
