@@ -8,15 +8,18 @@ instead of skipping tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 import sqlalchemy as sa
 
+from tests.servers import ThrowawayPostgres
 from tests.workers import Worker, dxcoder_env
 from worker import db, migrate
 from worker import settings as settings_module
@@ -189,3 +192,49 @@ class PipelineEnv:
     def stop_all(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+@pytest.fixture(scope="module")
+def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL server of the module's own, on a free port, for cases that stop, fill or
+    restart the server (the shared one is never touched). It holds a loaded template database
+    `dx_tpl`; database_on() gives each test a copy."""
+    server = ThrowawayPostgres(max_connections=20).init()
+    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE dx_tpl")
+    admin.dispose()
+    use_database(server.url.rsplit("/", 1)[0] + "/dx_tpl", tmp_path_factory.mktemp("tpl"))
+    load_everything()
+    db.dispose()
+    yield server
+    db.dispose()
+    server.destroy()
+
+
+def database_on(server: ThrowawayPostgres) -> str:
+    """URL of a new database on `server`, a copy of its loaded template."""
+    name = f"dx_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE dx_tpl")
+    admin.dispose()
+    return server.url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextlib.contextmanager
+def writes_held(database_url: str, table: str) -> Iterator[None]:
+    """Hold chunks in flight: while the block runs, workers claim and work on chunks but wait
+    to write `table`, so nothing they do commits.
+
+    A table lock from a second connection, as a long report or a migration might take. A fault
+    injected inside the block meets a chunk mid-flight however fast the chunks are.
+    """
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")  # reads pass, writes wait
+        yield
+    finally:
+        conn.rollback()
+        conn.close()

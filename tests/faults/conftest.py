@@ -6,11 +6,9 @@ import csv
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-import psycopg2
 import pytest
 from sqlalchemy import func, select
 
@@ -68,24 +66,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, poll: flo
             pass
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-@contextmanager
-def results_held(database_url: str) -> Iterator[None]:
-    """Hold every chunk in flight: workers claim chunks but block writing their results.
-
-    A table lock from a second connection, as a long-running report or a vacuum might take;
-    chunks are claimed and resolved but nothing commits until the block ends. A fault injected
-    inside it meets a chunk mid-flight however fast the chunks are.
-    """
-    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
-    try:
-        with conn.cursor() as cur:
-            cur.execute("LOCK TABLE result IN EXCLUSIVE MODE")  # reads pass, writes wait
-        yield
-    finally:
-        conn.rollback()
-        conn.close()
 
 
 def job_done(job_id: str) -> bool:

@@ -12,22 +12,19 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from tests.clitools import run_dxcoder
-from tests.conftest import TEST_BROKER, PipelineEnv, load_everything, use_database
+from tests.conftest import TEST_BROKER, PipelineEnv, database_on, use_database, writes_held
 from tests.faults.conftest import (
     Expected,
     assert_clean_end_state,
     job_done,
     record_recovery,
-    results_held,
     wait_for,
     write_claims,
 )
@@ -69,7 +66,7 @@ def test_1_sigkill_of_a_pool_process_mid_chunk(pipeline: PipelineEnv, fault_file
                                                clean_results: Expected) -> None:
     _use(pipeline)
     worker = pipeline.start_worker(chunk_size=CHUNK)
-    with results_held(pipeline.database_url):
+    with writes_held(pipeline.database_url, "result"):
         job = producer.submit(fault_file, enqueue=_enqueue, force=True)
         wait_for(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
         killed_at = time.monotonic()
@@ -86,7 +83,7 @@ def test_2_sigkill_of_the_whole_worker_and_a_new_one(pipeline: PipelineEnv, faul
                                                      clean_results: Expected) -> None:
     _use(pipeline)
     first = pipeline.start_worker(chunk_size=CHUNK, **FAST)
-    with results_held(pipeline.database_url):
+    with writes_held(pipeline.database_url, "result"):
         job = producer.submit(fault_file, enqueue=_enqueue, force=True)
         wait_for(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
         first.kill()
@@ -101,34 +98,9 @@ def test_2_sigkill_of_the_whole_worker_and_a_new_one(pipeline: PipelineEnv, faul
     assert_clean_end_state(job.job_id, clean_results)
 
 
-@pytest.fixture(scope="module")
-def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayPostgres]:
-    """A throwaway server holding a loaded template database `dx_tpl`."""
-    server = ThrowawayPostgres(max_connections=20).init()
-    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql("CREATE DATABASE dx_tpl")
-    admin.dispose()
-    use_database(server.url.rsplit("/", 1)[0] + "/dx_tpl", tmp_path_factory.mktemp("tpl"))
-    load_everything()
-    db.dispose()
-    yield server
-    db.dispose()
-    server.destroy()
-
-
-def _database_on(server: ThrowawayPostgres) -> str:
-    name = f"dx_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE dx_tpl")
-    admin.dispose()
-    return server.url.rsplit("/", 1)[0] + "/" + name
-
-
 def test_3_postgres_stopped_for_60_seconds(throwaway_pg: ThrowawayPostgres, fault_file: Path,
                                            clean_results: Expected, tmp_path: Path) -> None:
-    url = _database_on(throwaway_pg)
+    url = database_on(throwaway_pg)
     queue = f"dxcoder.test.{uuid.uuid4().hex[:10]}"
     use_database(url, tmp_path, broker_url=TEST_BROKER, queue=queue, chunk_size=CHUNK)
     # Production breaker settings: 3 failures open it for 30 s.
@@ -176,7 +148,7 @@ def test_4_redis_restarted_with_an_empty_data_set(pipeline: PipelineEnv, tmp_pat
     worker = Worker(env, tmp_path / "worker.log").start()
     beat = Beat(env, tmp_path).start()
     try:
-        with results_held(pipeline.database_url):
+        with writes_held(pipeline.database_url, "result"):
             submitted = run_dxcoder("submit", str(big), database_url=pipeline.database_url,
                                     data_dir=tmp_path, env=env)
             assert submitted.returncode == 0, submitted.stderr
@@ -313,7 +285,7 @@ def test_8_flood_of_jobs_and_a_small_job_behind_a_large_one(pipeline: PipelineEn
 
 def test_9_postgres_refusing_new_connections(throwaway_pg: ThrowawayPostgres, fault_file: Path,
                                              clean_results: Expected, tmp_path: Path) -> None:
-    url = _database_on(throwaway_pg)
+    url = database_on(throwaway_pg)
     queue = f"dxcoder.test.{uuid.uuid4().hex[:10]}"
     use_database(url, tmp_path, broker_url=TEST_BROKER, queue=queue, chunk_size=CHUNK)
     job = producer.submit(fault_file, enqueue=None, force=True)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import sqlalchemy as sa
 from sqlalchemy import select
 
-from tests.conftest import TEST_BROKER, load_everything, use_database
+from tests.conftest import TEST_BROKER, database_on, use_database
 from tests.servers import ThrowawayPostgres
 from tests.workers import Worker, dxcoder_env
 from worker import db
@@ -19,21 +16,6 @@ from worker.models import Chunk
 from worker.pipeline import jobs, producer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "claims.csv"
-
-
-@pytest.fixture(scope="module")
-def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayPostgres]:
-    server = ThrowawayPostgres().init()
-    engine = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("CREATE DATABASE dx")
-    engine.dispose()
-    use_database(server.url.rsplit("/", 1)[0] + "/dx", tmp_path_factory.mktemp("outage"))
-    load_everything()
-    db.dispose()
-    yield server
-    db.dispose()
-    server.destroy()
 
 
 def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -47,7 +29,7 @@ def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-unty
 
 def test_postgres_outage_walks_the_breaker_and_the_job_completes(
         throwaway_pg: ThrowawayPostgres, tmp_path: Path) -> None:
-    url = throwaway_pg.url.rsplit("/", 1)[0] + "/dx"
+    url = database_on(throwaway_pg)
     queue = f"dxcoder.test.{uuid.uuid4().hex[:10]}"
     use_database(url, tmp_path, broker_url=TEST_BROKER, queue=queue, chunk_size=50)
     env = dxcoder_env(url, tmp_path, TEST_BROKER, queue, chunk_size=50,

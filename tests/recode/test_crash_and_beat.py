@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PG_SERVER, TEST_BROKER, PipelineEnv
+from tests.conftest import PG_SERVER, TEST_BROKER, PipelineEnv, writes_held
 from tests.recode.helpers import (
     FY2025_DAY,
     FY2026_DAY,
@@ -65,6 +65,16 @@ def _progress(url: str, run_id: str) -> tuple[int, int]:
         engine.dispose()
 
 
+def _running(url: str, run_id: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM recode_chunk WHERE run_id = :id "
+                                            "AND status = 'running'"), {"id": run_id}).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def test_a_run_killed_halfway_and_resumed_ends_like_an_uninterrupted_one(
         twin: tuple[PipelineEnv, PipelineEnv]) -> None:
     whole, crashed = twin
@@ -83,7 +93,11 @@ def test_a_run_killed_halfway_and_resumed_ends_like_an_uninterrupted_one(
     run_id = started.stdout.strip()
     wait(lambda: _progress(crashed.database_url, run_id)[0] >= 3, timeout=60,
          what="a few chunks")
-    victim.kill()
+    # Kill it mid-chunk: its next chunk is claimed but cannot count itself done on the run.
+    with writes_held(crashed.database_url, "recode_run"):
+        wait(lambda: _running(crashed.database_url, run_id) >= 1, timeout=60,
+             what="a chunk in flight")
+        victim.kill()
     finished, total = _progress(crashed.database_url, run_id)
     assert 3 <= finished < total, "the run finished before the worker was killed"
 
