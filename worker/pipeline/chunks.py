@@ -251,7 +251,10 @@ def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] 
                          breakers=breakers or {}, retries=retries)
     with db.session_scope() as session:
         c = claim(session, chunk_id)
-        if c is not None and c.attempts <= settings.max_attempts:
+    if c is not None and c.attempts <= settings.max_attempts:
+        # A transaction of its own: on SQLite the claim's holds the one write lock, which the
+        # other processes wait for while it lasts.
+        with db.session_scope() as session:
             lines = read_lines(session, c)
     if c is None:
         # Redelivered after it finished (or a duplicate message): nothing to do, but say so.
