@@ -180,3 +180,49 @@ def test_reconciler_sends_chunks_that_were_never_sent(pipeline: PipelineEnv) -> 
     assert reconcile(_enqueue, queue_length) == 0  # leases taken: a second run sends nothing
     _wait(lambda: jobs.job_status(submitted.job_id).finished, what="the reconciled job")
     assert _result_lines(submitted.job_id) == list(range(1, 401))
+
+
+def test_workers_start_on_the_first_chunks_while_the_file_is_still_staged(
+        pipeline: PipelineEnv, tmp_path: Path) -> None:
+    from tests.faults.conftest import write_claims
+
+    pipeline.start_worker()
+    claims = write_claims(tmp_path / "claims.csv", 100_000, seed=41)  # 50 chunks, 5 batches
+    done = _cli(pipeline, "submit", str(claims), "--wait", chunk_size=2000)
+    assert done.returncode in (0, 1), done.stderr
+    job_id = done.stdout.strip()
+    assert _result_lines(job_id) == list(range(1, 100_001))
+    with db.session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "done"
+        assert (job.total_lines, job.chunk_count, job.chunks_done) == (100_000, 50, 50)
+        first_done = session.scalar(select(func.min(Chunk.finished_at))
+                                    .where(Chunk.job_id == job_id))
+        last_sent = session.scalar(select(func.max(Chunk.enqueued_at))
+                                   .where(Chunk.job_id == job_id))
+    # Each batch is sent once committed: a chunk was done before the last batch went out.
+    assert first_done is not None and last_sent is not None and first_done < last_sent
+
+
+def test_the_reconciler_deletes_a_job_whose_producer_died_while_staging(
+        pipeline: PipelineEnv, tmp_path: Path) -> None:
+    from tests.faults.conftest import write_claims
+    from worker.models import InputLine
+    from worker.pipeline.reconcile import discard_abandoned_staging
+
+    claims = write_claims(tmp_path / "claims.csv", 30_000, seed=42)  # 50-line chunks here
+    staging = producer.BatchStaging(claims)
+    batches = staging.batches()
+    assert len(next(batches)) == 10  # the producer dies here: first batch committed, no more
+    job_id = staging.job_id
+    assert discard_abandoned_staging() == []  # a staging job is left alone for hours
+    with db.session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "staging"
+        job.created_at = job.created_at.replace(year=job.created_at.year - 1)
+    assert discard_abandoned_staging() == [job_id]
+    with db.session_scope() as session:
+        for table in (Job, Chunk, InputLine):
+            column = Job.id if table is Job else table.job_id  # type: ignore[attr-defined]
+            assert session.scalar(select(func.count()).select_from(table)
+                                  .where(column == job_id)) == 0

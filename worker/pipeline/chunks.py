@@ -196,13 +196,18 @@ def _rows(job_id: str, results: Sequence[ResultTuple], stamp: str) -> list[tuple
     return [head + result + tail for result in results]
 
 
-def finish_chunk(session: Session, c: Claim, status: str, error: str = "") -> bool:
-    """Mark the chunk finished and count it on the job once; returns True if the job completed."""
+def mark_finished(session: Session, c: Claim, status: str, error: str = "") -> bool:
+    """Mark the chunk finished, first thing in the transaction that writes its results: the
+    row's lock lets one delivery through. A concurrent delivery waits here, then finds the chunk
+    finished (or deleted with a discarded job) and must write nothing; returns False then."""
     marked = session.execute(
         update(Chunk).where(Chunk.id == c.chunk_id, Chunk.status.in_(("queued", "running")))
         .values(status=status, finished_at=utcnow(), lease_until=None, last_error=error[:500]))
-    if marked.rowcount != 1:  # type: ignore[attr-defined]
-        return False  # another delivery finished it first
+    return bool(marked.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def count_on_job(session: Session, c: Claim) -> bool:
+    """Count the finished chunk on its job, after its results; True if that completed the job."""
     done, total, job_status = session.execute(
         update(Job).where(Job.id == c.job_id).values(chunks_done=Job.chunks_done + 1)
         .returning(Job.chunks_done, Job.chunk_count, Job.status)).one()
@@ -278,8 +283,9 @@ def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] 
 
     t_write = time.perf_counter()
     with db.session_scope() as session:
-        report.lines = write_results(session, c.job_id, results)
-        report.job_finished = finish_chunk(session, c, "done")
+        if mark_finished(session, c, "done"):
+            report.lines = write_results(session, c.job_id, results)
+            report.job_finished = count_on_job(session, c)
         report.outcome = "done"
         report.by_status = dict(collections.Counter(r[_STATUS] for r in results))
         report.by_method = dict(collections.Counter(r[_METHOD] or "none" for r in results))
@@ -298,8 +304,9 @@ def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> Chunk
         lines = read_lines(session, c)
         results = [_line_result(line, contract.ERROR, f"{message}; run `dxcoder retry {c.job_id}`")
                    for line in lines]
-        report.lines = write_results(session, c.job_id, results)
-        report.job_finished = finish_chunk(session, c, "error", message)
+        if mark_finished(session, c, "error", message):
+            report.lines = write_results(session, c.job_id, results)
+            report.job_finished = count_on_job(session, c)
         report.outcome = "exhausted"
         report.by_status = {contract.ERROR: report.lines}
         report.total_ms = _ms(started)

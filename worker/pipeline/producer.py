@@ -159,7 +159,13 @@ class BatchStaging:
         self.submitted: Submitted | None = None  # set once the whole file is staged
 
     def spans(self) -> Iterator[ChunkSpan]:
-        """Create the job, then yield each chunk's span as soon as its batch is committed."""
+        """Each chunk's span as soon as its batch is committed (see batches)."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[ChunkSpan]]:
+        """Create the job, then yield the chunks of each batch as soon as it is committed; at
+        the end fix the job's counts and set `submitted`."""
         chunk_size = get_settings().chunk_size
         with db.session_scope() as session:
             self.job_id = job_id = _new_job(session, self.path, self.source, name=self.name,
@@ -177,12 +183,15 @@ class BatchStaging:
             if not spans:
                 break
             staged, chunk_count = counter[0], chunk_count + len(spans)
-            yield from spans
+            yield spans
         with db.session_scope() as session:
+            started = session.scalar(select(func.min(Chunk.id)).where(
+                Chunk.job_id == job_id, Chunk.status != "queued")) is not None
             done = session.execute(
                 update(Job).where(Job.id == job_id)
-                .values(total_lines=staged, chunk_count=chunk_count, status="running",
-                        started_at=func.coalesce(Job.started_at, utcnow()))
+                .values(total_lines=staged, chunk_count=chunk_count,
+                        status="running" if started else "queued",
+                        started_at=utcnow() if started else None)
                 .returning(Job.chunks_done)).scalar_one()
             if done >= chunk_count:  # every chunk finished while the file was read (or none)
                 complete_job(session, job_id)
@@ -212,8 +221,11 @@ def discard_job(job_id: str) -> None:
 
 
 def find_existing(session: Session, digest: str, release: str | None) -> Job | None:
+    """The newest wholly staged job of this content and release (a job still `staging` may
+    be one whose producer died; it is not reused)."""
     return session.scalar(
-        select(Job).where(Job.content_hash == digest, Job.release_label.is_(None) if release is None
+        select(Job).where(Job.content_hash == digest, Job.status != "staging",
+                          Job.release_label.is_(None) if release is None
                           else Job.release_label == release)
         .order_by(Job.created_at.desc()).limit(1))
 
@@ -223,9 +235,17 @@ def submit(path: str | os.PathLike[str], *, enqueue: Enqueue | None, name: str |
            columns: dict[str, str | None] | None = None) -> Submitted:
     """Stage `path` as a job and enqueue its chunks (enqueue=None: the caller runs them itself).
 
+    With `enqueue`, the file is committed ten chunks at a time and each batch is sent as soon as
+    it is committed, so workers start while the rest is read; a submit cut off part-way (Ctrl-C,
+    an error reading the file) deletes what it staged. A broker failure stops the sending, not
+    the staging: the whole job is stored and the reconciler sends the rest; the failure is
+    re-raised at the end. With enqueue=None the job is staged in one transaction.
     The same content (and release) submitted again returns the existing job unless `force`.
     """
     file = Path(path)
+    if enqueue is not None:
+        return _submit_in_batches(file, enqueue, name=name, release=release, force=force,
+                                  format=format, columns=columns)
     source = open_source(file, format=format, **(columns or {}))  # FileRejected before any job
     digest = content_hash(file)
     settings = get_settings()
@@ -240,20 +260,63 @@ def submit(path: str | os.PathLike[str], *, enqueue: Enqueue | None, name: str |
         job_id, lines = job.id, job.total_lines
     log.info("job.staged", extra={"job_id": job_id, "lines": lines, "chunks": len(chunk_ids),
                                   "format": source.format})
-    if enqueue is not None and chunk_ids:
-        enqueue_chunks(chunk_ids, enqueue)
     return Submitted(job_id, lines, len(chunk_ids), False, tuple(source.warnings))
 
 
-def enqueue_chunks(chunk_ids: Sequence[int], enqueue: Enqueue, *, batch: int = 500) -> None:
+def _submit_in_batches(file: Path, enqueue: Enqueue, *, name: str | None, release: str | None,
+                       force: bool, format: str | None, columns: dict[str, str | None] | None
+                       ) -> Submitted:
+    staging = BatchStaging(file, name=name, release=release, format=format, columns=columns)
+    if not force:
+        with db.session_scope() as session:
+            existing = find_existing(session, staging.digest, release)
+            if existing is not None:
+                return Submitted(existing.id, existing.total_lines, existing.chunk_count, True,
+                                 tuple(staging.source.warnings))
+    failure: Exception | None = None
+
+    def send(chunk_ids: list[int], priority: int) -> None:
+        nonlocal failure
+        if failure is None:  # after a broker failure the reconciler sends the rest
+            try:
+                enqueue_chunks(chunk_ids, enqueue, priority=priority)
+            except Exception as exc:
+                failure = exc
+
+    first: list[int] | None = None  # held until we know whether the job is small
+    try:
+        for batch in staging.batches():
+            chunk_ids = [chunk_id for chunk_id, _, _ in batch]
+            if first is None:
+                first = chunk_ids
+                continue
+            if first:
+                send(first, priority_for(SMALL_JOB_CHUNKS + 1))
+                first = []
+            send(chunk_ids, priority_for(SMALL_JOB_CHUNKS + 1))
+        if first:
+            send(first, priority_for(len(first)))
+    except BaseException:
+        staging.discard_unfinished()
+        raise
+    if failure is not None:
+        raise failure
+    assert staging.submitted is not None
+    return staging.submitted
+
+
+def enqueue_chunks(chunk_ids: Sequence[int], enqueue: Enqueue, *, batch: int = 500,
+                   priority: int | None = None) -> None:
     """Send chunk ids and stamp them enqueued; stops at the first broker failure (re-raised).
 
-    Chunks left without `enqueued_at` are the reconciler's to send.
+    Chunks left without `enqueued_at` are the reconciler's to send. `priority`: by default from
+    the job's chunk count.
     """
-    with db.session_scope() as session:
-        count = session.scalar(select(Job.chunk_count).join(Chunk, Chunk.job_id == Job.id)
-                               .where(Chunk.id == chunk_ids[0])) or len(chunk_ids)
-    priority = priority_for(count)
+    if priority is None:
+        with db.session_scope() as session:
+            count = session.scalar(select(Job.chunk_count).join(Chunk, Chunk.job_id == Job.id)
+                                   .where(Chunk.id == chunk_ids[0])) or len(chunk_ids)
+        priority = priority_for(count)
     for start in range(0, len(chunk_ids), batch):
         part = list(chunk_ids[start:start + batch])
         enqueue(part, priority)
