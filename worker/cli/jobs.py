@@ -103,8 +103,9 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
 
 
 def _cut_off(file: Path, started: float, what: str) -> str:
-    """Say whether a submit cut off (Ctrl-C, Redis or a breaker) left a job: staging is one
-    transaction, so either the whole job was committed or nothing was."""
+    """Say whether a submit cut off (Ctrl-C, Redis or a breaker) left a job: a broker failure
+    leaves the whole job stored (the reconciler sends the rest), an interrupt deletes what was
+    staged."""
     import datetime as dt
 
     from sqlalchemy import select
