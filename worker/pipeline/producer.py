@@ -1,8 +1,9 @@
 """Producer: stream a claims file into staged lines, a job and its chunks, then enqueue chunk ids.
 
-Everything about a job is written in one transaction before any message is sent, so a submit
-cut off part-way leaves no job; a job whose messages were not all sent is completed by the
-reconciler (its chunks carry no `enqueued_at`).
+A job is staged ten chunks per transaction, and each batch's messages are sent only once it is
+committed (a message names committed rows only). A submit cut off part-way deletes what it
+staged; a job whose producer was killed is deleted by the reconciler; a job whose messages were
+not all sent is completed by the reconciler (its chunks carry no `enqueued_at`).
 """
 
 from __future__ import annotations
@@ -138,9 +139,9 @@ ChunkSpan = tuple[int, int, int]  # chunk id, first line, last line
 
 
 class BatchStaging:
-    """Stage a file as a job a batch of chunks at a time, committing each batch, for a caller
-    that runs the chunks itself (`dxcoder run`) and starts on the first ones while the rest of
-    the file is still being read.
+    """Stage a file as a job a batch of chunks at a time, committing each batch, so that the
+    first chunks can be worked on (sent to the workers by `submit`, run in-process by
+    `dxcoder run`) while the rest of the file is still being read.
 
     Until the end the job is `staging`: its chunk count is not known yet, so no chunk can
     complete it. The last step fixes the count and completes the job if its chunks are already
@@ -266,7 +267,10 @@ def submit(path: str | os.PathLike[str], *, enqueue: Enqueue | None, name: str |
 def _submit_in_batches(file: Path, enqueue: Enqueue, *, name: str | None, release: str | None,
                        force: bool, format: str | None, columns: dict[str, str | None] | None
                        ) -> Submitted:
-    staging = BatchStaging(file, name=name, release=release, format=format, columns=columns)
+    # A batch of SMALL_JOB_CHUNKS chunks: a job with a second batch is not a small one.
+    staging = BatchStaging(file, name=name, release=release, format=format, columns=columns,
+                           batch_chunks=SMALL_JOB_CHUNKS)
+    large = priority_for(SMALL_JOB_CHUNKS + 1)
     if not force:
         with db.session_scope() as session:
             existing = find_existing(session, staging.digest, release)
@@ -291,9 +295,9 @@ def _submit_in_batches(file: Path, enqueue: Enqueue, *, name: str | None, releas
                 first = chunk_ids
                 continue
             if first:
-                send(first, priority_for(SMALL_JOB_CHUNKS + 1))
+                send(first, large)
                 first = []
-            send(chunk_ids, priority_for(SMALL_JOB_CHUNKS + 1))
+            send(chunk_ids, large)
         if first:
             send(first, priority_for(len(first)))
     except BaseException:
