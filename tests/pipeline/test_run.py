@@ -4,13 +4,10 @@ file matches a one-process run line for line, and a run cut off leaves nothing h
 from __future__ import annotations
 
 import csv
-import signal
 import sqlite3
-import subprocess
-import time
 from pathlib import Path
 
-from tests.clitools import DXCODER, run_dxcoder
+from tests.clitools import cut_off_when, one_code_csv, run_dxcoder
 from tests.faults.conftest import write_claims
 
 
@@ -33,7 +30,7 @@ def test_two_processes_give_the_one_process_results_in_input_order(sqlite_url: s
         assert done.returncode in (0, 1), done.stderr
         assert "3,000/3,000 lines" in done.stdout
         outputs[processes] = out.read_text()
-        assert not (tmp_path / f"out-{processes}.csv.partial").exists()
+        assert not list(tmp_path.glob(f".out-{processes}.csv*"))  # no temporary left
     assert outputs["1"] == outputs["2"]
     rows = list(csv.DictReader(outputs["2"].splitlines()))
     with claims.open(newline="") as fh:
@@ -48,42 +45,25 @@ def test_two_processes_give_the_one_process_results_in_input_order(sqlite_url: s
     assert per_job == [(3000, 3000)] * 2
 
 
-def _big_csv(path: Path, lines: int) -> Path:
-    with path.open("w") as fh:
-        fh.write("id,term,date_of_service,payer\n")
-        for n in range(lines):
-            fh.write(f"C{n:09d},E11.9,2025-03-01,AETNA\n")
-    return path
-
-
 def test_ctrl_c_while_the_file_is_read_leaves_no_job_and_no_results_file(
         sqlite_url: str, tmp_path: Path) -> None:
-    big = _big_csv(tmp_path / "big.csv", 1_500_000)
+    big = one_code_csv(tmp_path / "big.csv", 1_500_000)
     out = tmp_path / "out.csv"
     database = Path(sqlite_url.removeprefix("sqlite:///"))
     env = {"DXCODER_DATABASE_URL": sqlite_url, "DXCODER_DATA_DIR": str(tmp_path)}
-    process = subprocess.Popen([DXCODER, "run", str(big), "-o", str(out), "--quiet",
-                                "--processes", "2"], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        # Interrupt once chunks have results while the job is still being staged.
-        while not _count(database, "SELECT count(*) FROM job j WHERE j.status = 'staging' AND "
-                                   "EXISTS (SELECT 1 FROM chunk c WHERE c.job_id = j.id "
-                                   "AND c.status = 'done')"):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no chunk finished while staging"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 1, err
+    # Interrupt once chunks have results while the job is still being staged.
+    done = cut_off_when(
+        ["run", str(big), "-o", str(out), "--quiet", "--processes", "2"], env,
+        lambda: bool(_count(database, "SELECT count(*) FROM job j WHERE j.status = 'staging' "
+                                      "AND EXISTS (SELECT 1 FROM chunk c WHERE c.job_id = j.id "
+                                      "AND c.status = 'done')")),
+        "no chunk finished while staging")
+    err = done.stderr
+    assert done.returncode == 1, err
     assert err.strip().splitlines()[-1] == (
         f"dxcoder: error: interrupted while running {big}; {out} was not written and no "
         "unfinished job was kept. Run it again")
     assert "Traceback" not in err
-    assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
+    assert not list(tmp_path.glob("*out.csv*"))  # neither the file nor its temporary
     for table in ("job", "chunk", "input_line", "result", "task_metric"):
         assert _count(database, f"SELECT count(*) FROM {table}") == 0, table

@@ -130,12 +130,17 @@ def move(source: Path, directory: Path, tag: str) -> Path:
 
 
 def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """Write to a hidden temporary beside target, fsync, then rename: readers see all or nothing."""
+    """Write to a hidden temporary beside target, fsync, then rename: readers see all or nothing.
+    A write that fails (or is interrupted) removes its temporary."""
     temp = target.with_name(f".{target.name}.tmp")
-    write(temp)
-    fd = os.open(temp, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write(temp)
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     os.replace(temp, target)

@@ -13,9 +13,10 @@ import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from worker import db
+from worker.inbox.files import write_atomically
 from worker.pipeline import chunks, producer
 from worker.pipeline.jobs import JobStatus, job_status
 from worker.pipeline.results import write_results
@@ -55,14 +56,14 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
     The workers start on the first chunks while this process is still reading the file
     (staged and committed ten chunks at a time), so reading costs little time of its own. Once
     the file is staged, the output is written as the chunks finish, in input order, to a
-    temporary file renamed to `out` at the end. A run that fails or is interrupted leaves
-    neither an unfinished job nor a partial results file that could pass for a whole one.
+    temporary file renamed to `out` at the end (the inbox's write_atomically). A run that
+    fails or is interrupted leaves neither an unfinished job nor a partial results file that
+    could pass for a whole one.
     """
     staging = producer.BatchStaging(path, name=name, release=release, **(read_options or {}))
     processes = processes or os.cpu_count() or 1
-    target = Path(out) if out is not None else None
-    partial = target.with_name(target.name + ".partial") if target is not None else None
-    try:
+
+    def resolve(fh: IO[str] | None) -> None:
         with _chunk_runner(processes) as run_chunk:
             pending = [(run_chunk(chunk_id), (first, last))
                        for chunk_id, first, last in staging.spans()]
@@ -70,20 +71,25 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
             if on_staged:
                 on_staged(staging.submitted)
             finished = _in_order(pending, progress)
-            if partial is None:
+            if fh is None:
                 for _ in finished:
                     pass
             else:
-                with partial.open("w", encoding="utf-8", newline="") as fh:
-                    write_results(staging.submitted.job_id, fh, fmt, finished)
-        if partial is not None and target is not None:
-            os.replace(partial, target)
+                write_results(staging.submitted.job_id, fh, fmt, finished)
+
+    def write(temp: Path) -> None:
+        with temp.open("w", encoding="utf-8", newline="") as fh:
+            resolve(fh)
+
+    try:
+        if out is None:
+            resolve(None)
+        else:
+            write_atomically(Path(out), write)
     except BaseException:
-        # The pool is gone by now: nothing writes for the job any more.
-        if partial is not None:
-            partial.unlink(missing_ok=True)
-        staging.discard_unfinished()
+        staging.discard_unfinished()  # the pool is gone by now: nothing writes for the job
         raise
+    assert staging.submitted is not None
     return job_status(staging.submitted.job_id)
 
 
