@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 DXCODER = str(Path(sys.executable).with_name("dxcoder"))
@@ -18,3 +21,33 @@ def run_dxcoder(*args: str, database_url: str, data_dir: Path | str, timeout: fl
     environ.update(env or {})
     return subprocess.run([DXCODER, *args], capture_output=True, text=True, env=environ,
                           timeout=timeout, input=input, check=False)
+
+
+def one_code_csv(path: Path, lines: int) -> Path:
+    """A large CSV quickly: `lines` lines of one code (staging takes seconds, resolving little)."""
+    with path.open("w") as fh:
+        fh.write("id,term,date_of_service,payer\n")
+        for n in range(lines):
+            fh.write(f"C{n:09d},E11.9,2025-03-01,AETNA\n")
+    return path
+
+
+def cut_off_when(args: list[str], env: dict[str, str], ready: Callable[[], bool], what: str,
+                 cut: Callable[[subprocess.Popen[str]], None] | None = None,
+                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Start `dxcoder ARGS`, wait (up to 120 s) until ready(), cut it off with cut(process)
+    (default: Ctrl-C) and return how it ended."""
+    process = subprocess.Popen([DXCODER, *args], env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+        (cut or (lambda running: running.send_signal(signal.SIGINT)))(process)
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)

@@ -3,16 +3,13 @@ job (or a job the reconciler completes), and the CLI says which."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.clitools import DXCODER
+from tests.clitools import cut_off_when, one_code_csv
 from tests.conftest import PipelineEnv
 from tests.ingest_pipeline.helpers import SAMPLE, cli, job_count, staged_line_count
 from tests.servers import ThrowawayPostgres, ThrowawayRedis
@@ -39,14 +36,6 @@ def test_redis_down_before_submit_creates_no_job(pipeline: PipelineEnv, stopped_
     assert job_count() == 0 and staged_line_count() == 0
 
 
-def _big_csv(path: Path, lines: int) -> Path:
-    with path.open("w") as fh:
-        fh.write("id,term,date_of_service,payer\n")
-        for n in range(lines):
-            fh.write(f"C{n:09d},E11.9,2025-03-01,AETNA\n")
-    return path
-
-
 def _staging_started(database_url: str) -> bool:
     engine = sa.create_engine(database_url)
     try:
@@ -59,21 +48,11 @@ def _staging_started(database_url: str) -> bool:
 
 
 def test_ctrl_c_mid_staging_leaves_no_job(pipeline: PipelineEnv, tmp_path: Path) -> None:
-    big = _big_csv(tmp_path / "big.csv", 1_500_000)
-    process = subprocess.Popen([DXCODER, "submit", str(big)], env=pipeline.env(), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not _staging_started(pipeline.database_url):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "staging never started"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 1, (out, err)
+    big = one_code_csv(tmp_path / "big.csv", 1_500_000)
+    done = cut_off_when(["submit", str(big)], pipeline.env(),
+                        lambda: _staging_started(pipeline.database_url), "staging never started")
+    out, err = done.stdout, done.stderr
+    assert done.returncode == 1, (out, err)
     assert out == ""  # no job id was printed
     assert "interrupted while staging" in err and "no job was created" in err
     assert job_count() == 0 and staged_line_count() == 0
@@ -119,24 +98,18 @@ def test_redis_lost_while_staging_leaves_a_job_the_reconciler_completes(
     from worker.pipeline import jobs
 
     broker = ThrowawayRedis().start()
-    big = _big_csv(tmp_path / "big.csv", 100_000)
+    big = one_code_csv(tmp_path / "big.csv", 100_000)
     env = pipeline.env(chunk_size=10_000)
     env["DXCODER_BROKER_URL"] = broker.url
-    process = subprocess.Popen([DXCODER, "submit", str(big)], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not _staging_started(pipeline.database_url):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "staging never started"
-            time.sleep(0.05)
-        broker.stop()  # Redis dies while the lines are staged: the job commits, the sends fail
-        out, err = process.communicate(timeout=180)
+        # Redis dies while the lines are staged: the job commits, the sends fail.
+        done = cut_off_when(["submit", str(big)], env,
+                            lambda: _staging_started(pipeline.database_url),
+                            "staging never started", cut=lambda _: broker.stop(), timeout=180)
     finally:
-        if process.poll() is None:
-            process.kill()
         broker.destroy()
-    assert process.returncode == 1, (out, err)
+    out, err = done.stdout, done.stderr
+    assert done.returncode == 1, (out, err)
     message = err.strip().splitlines()[-1]
     found = re.search(r"after job ([0-9a-f]{32}) was stored; the reconciler", message)
     assert found, message
