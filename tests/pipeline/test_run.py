@@ -4,8 +4,12 @@ file matches a one-process run line for line, and a run cut off leaves nothing h
 from __future__ import annotations
 
 import csv
+import json
+import re
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from tests.clitools import cut_off_when, one_code_csv, run_dxcoder
 from tests.faults.conftest import write_claims
@@ -43,6 +47,71 @@ def test_two_processes_give_the_one_process_results_in_input_order(sqlite_url: s
                                "GROUP BY job_id").fetchall()
     assert jobs == [("done", 3000, 60, 60, 3000)] * 2
     assert per_job == [(3000, 3000)] * 2
+
+
+# Lines that test the rendering: a formula-looking term and pass-through cell, quotes, commas and
+# non-ASCII text, a line with too few fields, an unknown system, a bad date, free text.
+_AWKWARD_HEADER = 'id,term,system,date_of_service,payer,note\n'
+_AWKWARD_LINES = (
+    'A1,E11.9,icd10cm,2025-03-01,AETNA,plain\n'
+    'A2,"=HYPERLINK(""x"")",auto,2025-03-01,=SUM(A1),"-2, with ""quotes"""\n'
+    'A3,type 2 diabetes without complications,text,2025-03-01,BCBS,Ünïcode\n'
+    'A4,250.00,icd9cm,2015-06-01,+MEDICARE,@home\n'
+    'A5,I10,auto\n'
+    'A6,I10,bogus,2025-03-01,AETNA,\n'
+    'A7,I10,auto,2025-02-30,AETNA,\n'
+    'A8,essential hypertension,auto,,AETNA,\n'
+)
+
+
+def _export(job_id: str, fmt: str, database_url: str, data_dir: Path, out: Path) -> str:
+    done = run_dxcoder("results", job_id, "-o", str(out), "--format", fmt,
+                       database_url=database_url, data_dir=data_dir)
+    assert done.returncode == 0, done.stderr
+    return out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("source", "fmt"), [
+    ("claims.csv", "csv"), ("claims.csv", "jsonl"), ("claims.jsonl", "csv"),
+    ("empty.csv", "csv")])
+def test_the_results_file_is_the_export_of_the_stored_job(sqlite_url: str, tmp_path: Path,
+                                                          source: str, fmt: str) -> None:
+    """Workers render a CSV's output from the results they commit; a JSONL's pass-through
+    columns are known only at the end, so its CSV is read back. Either way the file is
+    byte for byte what `dxcoder results` exports from the stored job."""
+    files = {"claims.csv": _AWKWARD_HEADER + _AWKWARD_LINES * 40,  # 320 lines: 8 chunks
+             "empty.csv": "id,term,payer\n",
+             "claims.jsonl": "".join(json.dumps(record) + "\n" for record in [
+                 {"id": "J1", "term": "E11.9", "payer": "=cmd|x"},
+                 {"id": "J2", "term": "I10", "member": "M-1", "date_of_service": "2025-03-01"},
+                 {"id": "J3", "term": "broken", "system": "nope"}] * 30)}
+    path = tmp_path / source
+    path.write_text(files[source], encoding="utf-8")
+    out = tmp_path / f"out.{fmt}"
+    done = run_dxcoder("run", str(path), "-o", str(out), "--quiet", "--output-format", fmt,
+                       "--processes", "2", database_url=sqlite_url, data_dir=tmp_path,
+                       env={"DXCODER_CHUNK_SIZE": "40"})
+    assert done.returncode in (0, 1), done.stderr
+    job_id = re.search(r"job (\w+) done", done.stdout).group(1)  # type: ignore[union-attr]
+    written = out.read_text(encoding="utf-8")
+    assert written == _export(job_id, fmt, sqlite_url, tmp_path, tmp_path / f"export.{fmt}")
+    lines = written.splitlines()
+    if source == "empty.csv":
+        assert lines == [",".join(["line_no", "id", "input", "status", "code", "description",
+                                   "method", "confidence", "code_set", "alternatives",
+                                   "message"])]
+    elif fmt == "csv":
+        rows = list(csv.DictReader(lines))
+        assert len(rows) == len(files[source].splitlines()) - (source == "claims.csv")
+        if source == "claims.csv":
+            assert rows[1]["input"].startswith("'=") and rows[1]["payer"] == "'=SUM(A1)"
+            assert rows[4]["status"] == "invalid_input" and rows[0]["note"] == "plain"
+        else:
+            assert rows[0]["payer"] == "'=cmd|x" and rows[1]["member"] == "M-1"
+    else:
+        records = [json.loads(line) for line in lines]
+        assert [r["line_no"] for r in records] == list(range(1, 321))
+        assert records[1]["extra"]["payer"] == "=SUM(A1)"  # JSON needs no spreadsheet quoting
 
 
 def test_ctrl_c_while_the_file_is_read_leaves_no_job_and_no_results_file(

@@ -81,12 +81,16 @@ class Source:
         read: Callable[[], Iterator[SourceLine]],
         *,
         columns: Sequence[str] = (),
+        pass_through: Sequence[str] | None = None,
         warnings: Sequence[str] = (),
     ) -> None:
         self.path = os.fspath(path)
         self.format = format
         self.encoding = encoding
         self.columns = list(columns)
+        # The pass-through columns (a line's `extra`) when the file fixes them before its first
+        # line, as a CSV header does: every line carries these, in this order. None: they vary.
+        self.pass_through = None if pass_through is None else list(pass_through)
         self.warnings = list(warnings)
         self._read = read
 

@@ -314,7 +314,8 @@ def open_csv(
                                                                   encoding.label)
 
     warnings = [encoding.warning] if encoding.warning else []
-    return Source(path, "csv", encoding.label, read, columns=layout.columns, warnings=warnings)
+    return Source(path, "csv", encoding.label, read, columns=layout.columns,
+                  pass_through=[layout.columns[i] for i in layout.extra], warnings=warnings)
 
 
 def _plain_line_reader(layout: Layout) -> Callable[[int, Record], SourceLine | None]:

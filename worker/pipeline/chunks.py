@@ -250,6 +250,14 @@ def store_metrics(session: Session, report: ChunkReport) -> None:
 def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] | None = None,
                   retries: int = 0) -> ChunkReport:
     """Resolve one chunk end to end. Transient database errors propagate (the task retries)."""
+    return process_chunk_results(chunk_id, task_id=task_id, breakers=breakers, retries=retries)[0]
+
+
+def process_chunk_results(chunk_id: int, *, task_id: str = "",
+                          breakers: dict[str, str] | None = None, retries: int = 0
+                          ) -> tuple[ChunkReport, list[ResultTuple] | None]:
+    """process_chunk, also returning the results when this run wrote every line of the chunk
+    (as committed, in line order); None when it wrote fewer (a redelivery, a chunk given up)."""
     started = time.perf_counter()
     settings = get_settings()
     report = ChunkReport(outcome="skipped", chunk_id=chunk_id, task_id=task_id,
@@ -271,10 +279,10 @@ def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] 
                 report.total_ms = _ms(started)
                 store_metrics(session, report)
         log.info("chunk.skipped", extra=report.record())
-        return report
+        return report, None
     report.job_id, report.chunk_no, report.attempt = c.job_id, c.chunk_no, c.attempts
     if c.attempts > settings.max_attempts:
-        return give_up(c, f"gave up after {c.attempts - 1} deliveries", report, started)
+        return give_up(c, f"gave up after {c.attempts - 1} deliveries", report, started), None
     report.read_ms = _ms(started)
 
     t_resolve = time.perf_counter()
@@ -293,7 +301,7 @@ def process_chunk(chunk_id: int, *, task_id: str = "", breakers: dict[str, str] 
         report.total_ms = _ms(started)
         store_metrics(session, report)
     log.info("chunk.resolved", extra=report.record())
-    return report
+    return report, results if report.lines == len(results) else None
 
 
 def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> ChunkReport:

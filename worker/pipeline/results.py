@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import io
 import itertools
 import json
 import math
@@ -40,7 +41,7 @@ _text_cells = operator.itemgetter(*(i for i, column in enumerate(_RESULT_COLUMNS
 
 def _confidence_json(value: float) -> str:
     # Not cached by value: -0.0 (a rounded, slightly negative review score) equals 0.0 as a key.
-    value = round(value, 4)
+    value = round(float(value), 4)  # as read back: an in-memory result's 1 is 1.0
     # repr is how json writes a finite float; NaN and infinities it spells its own way.
     return repr(value) if math.isfinite(value) else json.dumps(value)
 
@@ -134,53 +135,86 @@ def iter_results(job_id: str) -> Iterator[dict[str, Any]]:
             yield record
 
 
+class ResultFormat:
+    """How result rows become CSV or JSONL text: each row is the contract's RESULT_FIELDS values
+    then the line's pass-through JSON text, as `_result_pages` reads them (the confidence is
+    written as the float it is stored as); CSV pass-through columns follow the contract's
+    columns, in the order of `names`.
+
+    The database export renders the pages it reads; the embedded run's workers render the rows
+    they have just committed, so both paths write the same bytes for the same rows.
+    """
+
+    def __init__(self, fmt: str, names: Sequence[str] = ()) -> None:
+        if fmt not in ("csv", "jsonl"):
+            raise ValueError(f"unknown results format {fmt!r}; use csv or jsonl")
+        self.fmt = fmt
+        self.names = [name for name in dict.fromkeys(names) if name not in contract.RESULT_FIELDS]
+        names = self.names
+        encode = json.JSONEncoder(ensure_ascii=False).encode
+
+        @functools.lru_cache(maxsize=_EXTRA_CACHE)
+        def extra_cells(text: str) -> tuple[Any, ...]:
+            extra = json.loads(text) if text else {}
+            return tuple(_safe_cells([extra.get(name, "") for name in names]))
+
+        @functools.lru_cache(maxsize=_EXTRA_CACHE)
+        def extra_json(text: str) -> str:
+            return ', "extra": ' + encode(json.loads(text)) if text else ""
+
+        self._extra_cells = extra_cells
+        self._cell_json: tuple[Callable[[Any], str], ...] = (*_CELL_JSON, extra_json)
+
+    def header(self) -> str:
+        if self.fmt == "jsonl":
+            return ""
+        return self._csv([list(contract.RESULT_FIELDS) + self.names])
+
+    def render(self, rows: Sequence[tuple[Any, ...]]) -> str:
+        if self.fmt == "jsonl":
+            # Each line is json.dumps(record, ensure_ascii=False) of iter_results' record, filled
+            # in from a template: a dict and the encoder per line took most of the time.
+            cell_json = self._cell_json
+            return "".join([_JSONL_LINE % tuple(map(_write_cell, cell_json, row)) + "\n"
+                            for row in rows])
+        extra_cells = self._extra_cells
+        lines = []
+        for row in rows:
+            if _has_formula(row):  # rare: most rows go to the writer as they are
+                row = tuple(_safe_cells(row[:_EXTRA])) + row[_EXTRA:]
+            lines.append(row[:_CONFIDENCE] + (round(float(row[_CONFIDENCE]), 4),)
+                         + row[_CONFIDENCE + 1:_EXTRA] + extra_cells(row[_EXTRA]))
+        return self._csv(lines)
+
+    def render_span(self, job_id: str, first: int, last: int) -> str:
+        """Lines first..last of the job as stored."""
+        return "".join(self.render(page) for page in _result_pages(job_id, [(first, last)]))
+
+    @staticmethod
+    def _csv(rows: Iterable[Sequence[Any]]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue()
+
+
+def result_format(job_id: str, fmt: str = "csv") -> ResultFormat:
+    """The format for a stored job: CSV's pass-through columns as its lines carry them."""
+    return ResultFormat(fmt, extra_columns(job_id) if fmt == "csv" else ())
+
+
 def write_results(job_id: str, out: IO[str], fmt: str = "csv",
                   spans: Iterable[tuple[int, int]] | None = None) -> int:
     """Write the job's results; pass-through columns follow the contract's columns.
 
     `spans`: (first, last) line ranges in line order, which may be handed over as their chunks
-    finish (the embedded run writes its output while the job runs); None: the whole job.
+    finish; None: the whole job.
     """
-    if fmt == "jsonl":
-        return _write_jsonl(job_id, out, spans)
-    names = [k for k in extra_columns(job_id) if k not in contract.RESULT_FIELDS]
-
-    @functools.lru_cache(maxsize=_EXTRA_CACHE)
-    def extra_cells(text: str) -> tuple[Any, ...]:
-        extra = json.loads(text) if text else {}
-        return tuple(_safe_cells([extra.get(name, "") for name in names]))
-
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(list(contract.RESULT_FIELDS) + names)
+    form = result_format(job_id, fmt)
+    out.write(form.header())
     count = 0
     for page in _result_pages(job_id, spans):
-        lines = []
-        for row in page:
-            if _has_formula(row):  # rare: most rows go to the writer as fetched
-                row = tuple(_safe_cells(row[:_EXTRA])) + row[_EXTRA:]
-            lines.append(row[:_CONFIDENCE] + (round(row[_CONFIDENCE], 4),)
-                         + row[_CONFIDENCE + 1:_EXTRA] + extra_cells(row[_EXTRA]))
-        writer.writerows(lines)
-        count += len(lines)
-    return count
-
-
-def _write_jsonl(job_id: str, out: IO[str], spans: Iterable[tuple[int, int]] | None) -> int:
-    """Each line is json.dumps(record, ensure_ascii=False) of iter_results' record, filled in from
-    a template: building a dict and running the encoder for each line took most of the time."""
-    encode = json.JSONEncoder(ensure_ascii=False).encode
-
-    @functools.lru_cache(maxsize=_EXTRA_CACHE)
-    def extra_json(text: str) -> str:
-        return ', "extra": ' + encode(json.loads(text)) if text else ""
-
-    cell_json: tuple[Callable[[Any], str], ...] = (*_CELL_JSON, extra_json)
-    count = 0
-    for page in _result_pages(job_id, spans):
-        lines = [_JSONL_LINE % tuple(map(_write_cell, cell_json, row)) for row in page]
-        if lines:
-            out.write("\n".join(lines) + "\n")
-        count += len(lines)
+        out.write(form.render(page))
+        count += len(page)
     return count
 
 
