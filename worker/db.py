@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from worker.settings import Settings, get_settings
 
@@ -132,6 +134,37 @@ def session_scope() -> Iterator[Session]:
             raise
         finally:
             session.close()
+
+
+_compiled: dict[tuple[int, str], tuple[ClauseElement, SQLCompiler]] = {}
+
+
+def fetch_tuples(session: Session, statement: ClauseElement, params: dict[str, Any]
+                 ) -> list[tuple[Any, ...]]:
+    """A query's rows as the DBAPI cursor returns them: plain tuples, no SQLAlchemy Row objects
+    or result processing, for hot paths whose columns need none (text, integer and float come
+    back as str, int and float on both backends; dates differ: SQLite gives ISO text)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    key = (id(statement), dialect.name)
+    found = _compiled.get(key)
+    if found is None or found[0] is not statement:
+        if len(_compiled) >= 64:  # statements built per call (an export's) are not kept long
+            _compiled.clear()
+        compiler = statement.compile(dialect=dialect)
+        assert isinstance(compiler, SQLCompiler)
+        found = _compiled[key] = (statement, compiler)
+    compiled = found[1]
+    values = compiled.construct_params(params)
+    # SQLite's `?` placeholders take the values as a list, in the statement's order.
+    positions = compiled.positiontup
+    args = [values[name] for name in positions] if positions else values
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(compiled.string, args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:

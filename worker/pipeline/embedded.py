@@ -62,11 +62,11 @@ def _render(spec: RenderSpec, job_id: str, written: Sequence[chunks.ResultTuple]
         return ""
     if has_extra:
         with db.session_scope() as session:
-            extras = session.execute(_READ_EXTRA, {"job_id": job_id, "first": written[0][0],
-                                                   "last": written[-1][0]}).scalars().all()
+            extras = db.fetch_tuples(session, _READ_EXTRA, {
+                "job_id": job_id, "first": written[0][0], "last": written[-1][0]})
     else:
-        extras = [""] * len(written)
-    rows = [result + (extra,) for result, extra in zip(written, extras, strict=True)]
+        extras = [("",)] * len(written)
+    rows = [result + extra for result, extra in zip(written, extras, strict=True)]
     return _result_format(fmt, names).render(rows)
 
 
