@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import datetime as dt
 import functools
 import os
@@ -28,13 +27,15 @@ EXPECTED = "expected a CSV with a header row (term column), JSONL or an X12 837 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SourceLine:
+class SourceLine(NamedTuple):
     """One data line of a claims file after parsing; a bad line carries `error` instead of raising.
 
     line_no is the 1-based data-line ordinal (CSV: record after the header; JSONL: non-blank line;
     X12: diagnosis in file order). error, when set, starts with "line N:" where N is what a person
     finds in the file (CSV/JSONL: the physical line; X12: the diagnosis ordinal plus the segment).
+
+    A NamedTuple rather than a frozen dataclass: one is made per line, and the dataclass's
+    __init__ (a setattr per field) was a fifth of reading a CSV line.
     """
 
     line_no: int
