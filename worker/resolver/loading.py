@@ -8,9 +8,10 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import String, cast, func, literal, select, union_all
+from sqlalchemy import String, bindparam, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from worker import db
 from worker.models import Code, CodeSetRelease, DataVersion, GemMapping, Override, Term
 
 ABBREVIATIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "abbreviations.csv"
@@ -62,11 +63,18 @@ def stamp(session: Session) -> tuple[tuple[str, str, str], ...]:
     return tuple(sorted((str(a), str(b), f"{c}|{d}") for a, b, c, d in rows))
 
 
+_CODES = (select(Code.code, Code.title, Code.billable, Code.parent)
+          .where(Code.release_id == bindparam("release_id")).order_by(Code.code))
+
+
 def codes(session: Session, release_id: int) -> list[tuple[str, str, bool, str | None]]:
-    return [tuple(row) for row in session.execute(  # type: ignore[misc]
-        select(Code.code, Code.title, Code.billable, Code.parent)
-        .where(Code.release_id == release_id).order_by(Code.code)
-    )]
+    """(code, title, billable, parent) of every code of the release, in code order.
+
+    On the DBAPI cursor (SQLite's billable comes back as 0/1): ~98,000 rows load before a
+    worker can start, and SQLAlchemy's rows took half of that query's 0.36 s.
+    """
+    return [(code, title, bool(billable), parent) for code, title, billable, parent
+            in db.fetch_tuples(session, _CODES, {"release_id": release_id})]
 
 
 def terms(session: Session, release_id: int) -> Iterator[tuple[str, str, str]]:
