@@ -192,17 +192,12 @@ def result_format(job_id: str, fmt: str = "csv") -> ResultFormat:
     return ResultFormat(fmt, extra_columns(job_id) if fmt == "csv" else ())
 
 
-def write_results(job_id: str, out: IO[str], fmt: str = "csv",
-                  spans: Iterable[tuple[int, int]] | None = None) -> int:
-    """Write the job's results; pass-through columns follow the contract's columns.
-
-    `spans`: (first, last) line ranges in line order, which may be handed over as their chunks
-    finish; None: the whole job.
-    """
+def write_results(job_id: str, out: IO[str], fmt: str = "csv") -> int:
+    """Write the job's results; pass-through columns follow the contract's columns."""
     form = result_format(job_id, fmt)
     out.write(form.header())
     count = 0
-    for page in _result_pages(job_id, spans):
+    for page in _result_pages(job_id):
         out.write(form.render(page))
         count += len(page)
     return count
