@@ -159,11 +159,6 @@ class BatchStaging:
         self.job_id: str | None = None
         self.submitted: Submitted | None = None  # set once the whole file is staged
 
-    def spans(self) -> Iterator[ChunkSpan]:
-        """Each chunk's span as soon as its batch is committed (see batches)."""
-        for batch in self.batches():
-            yield from batch
-
     def batches(self) -> Iterator[list[ChunkSpan]]:
         """Create the job, then yield the chunks of each batch as soon as it is committed; at
         the end fix the job's counts and set `submitted`."""
