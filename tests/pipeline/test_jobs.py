@@ -134,7 +134,7 @@ def test_run_and_submit_agree(pipeline: PipelineEnv, tmp_path: Path) -> None:
     load_everything()
     run = run_dxcoder("run", str(SAMPLE), "-o", str(embedded), "--quiet",
                       database_url=f"sqlite:///{sqlite_dir / 'dx.sqlite3'}", data_dir=sqlite_dir,
-                      env={"DXCODER_CHUNK_SIZE": "64"})
+                      env={"DXCODER_RUN_CHUNK_SIZE": "64"})
     assert run.returncode == 0, run.stderr
     assert "400/400 lines" in run.stdout
     assert distributed.read_text() == embedded.read_text()

@@ -25,7 +25,7 @@ def test_two_processes_give_the_one_process_results_in_input_order(sqlite_url: s
     claims = write_claims(tmp_path / "claims.csv", 3000, seed=31)
     database = Path(sqlite_url.removeprefix("sqlite:///"))
     # 50-line chunks: 60 chunks, staged ten per commit, so workers start while it is read.
-    env = {"DXCODER_CHUNK_SIZE": "50"}
+    env = {"DXCODER_RUN_CHUNK_SIZE": "50"}
     outputs = {}
     for processes in ("1", "2"):
         out = tmp_path / f"out-{processes}.csv"
@@ -90,7 +90,7 @@ def test_the_results_file_is_the_export_of_the_stored_job(sqlite_url: str, tmp_p
     out = tmp_path / f"out.{fmt}"
     done = run_dxcoder("run", str(path), "-o", str(out), "--quiet", "--output-format", fmt,
                        "--processes", "2", database_url=sqlite_url, data_dir=tmp_path,
-                       env={"DXCODER_CHUNK_SIZE": "40"})
+                       env={"DXCODER_RUN_CHUNK_SIZE": "40"})
     assert done.returncode in (0, 1), done.stderr
     job_id = re.search(r"job (\w+) done", done.stdout).group(1)  # type: ignore[union-attr]
     written = out.read_text(encoding="utf-8")

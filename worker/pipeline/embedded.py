@@ -1,8 +1,8 @@
 """The embedded default: the same job on SQLite, in-process, using the machine's cores.
 
-Stages the file with the producer, ten chunks per commit, and runs the very same chunk code
-(`process_chunk`) in a pool of processes, one chunk at a time each, from the first committed
-batch on. Each worker also renders the output of the results it committed; this process writes
+Stages the file with the producer, ten chunks (DXCODER_RUN_CHUNK_SIZE lines each) per commit,
+and runs the very same chunk code (`process_chunk`) in a pool of processes, one chunk at a time
+each, from the first committed batch on. Each worker also renders the output of the results it committed; this process writes
 those texts to the results file in input order as the chunks finish.
 """
 
@@ -101,7 +101,8 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
     `progress` is first called after `on_staged`. A run that fails or is interrupted leaves
     neither an unfinished job nor a partial results file that could pass for a whole one.
     """
-    staging = producer.BatchStaging(path, name=name, release=release, **(read_options or {}))
+    staging = producer.BatchStaging(path, name=name, release=release,
+                                    chunk_size=get_settings().run_chunk_size, **(read_options or {}))
     processes = processes or os.cpu_count() or 1
     pass_through = staging.source.pass_through
     render: RenderSpec | None = None

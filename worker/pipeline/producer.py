@@ -151,18 +151,21 @@ class BatchStaging:
 
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None,
                  release: str | None = None, format: str | None = None,
-                 columns: dict[str, str | None] | None = None, batch_chunks: int = 10) -> None:
+                 columns: dict[str, str | None] | None = None, batch_chunks: int = 10,
+                 chunk_size: int | None = None) -> None:
+        """`chunk_size`: lines per chunk (default: the chunk_size setting)."""
         self.path = Path(path)
         self.source = open_source(self.path, format=format, **(columns or {}))  # FileRejected
         self.digest = content_hash(self.path)
         self.name, self.release, self.batch_chunks = name or self.path.name, release, batch_chunks
+        self.chunk_size = chunk_size
         self.job_id: str | None = None
         self.submitted: Submitted | None = None  # set once the whole file is staged
 
     def batches(self) -> Iterator[list[ChunkSpan]]:
         """Create the job, then yield the chunks of each batch as soon as it is committed; at
         the end fix the job's counts and set `submitted`."""
-        chunk_size = get_settings().chunk_size
+        chunk_size = self.chunk_size or get_settings().chunk_size
         with db.session_scope() as session:
             self.job_id = job_id = _new_job(session, self.path, self.source, name=self.name,
                                             digest=self.digest, release=self.release).id
