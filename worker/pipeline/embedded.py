@@ -2,8 +2,9 @@
 
 Stages the file with the producer, ten chunks (DXCODER_RUN_CHUNK_SIZE lines each) per commit,
 and runs the very same chunk code (`process_chunk`) in a pool of processes, one chunk at a time
-each, from the first committed batch on. Each worker also renders the output of the results it committed; this process writes
-those texts to the results file in input order as the chunks finish.
+each, from the first committed batch on. Each worker also renders the output of the results it
+committed; this process writes those texts to the results file in input order as the chunks
+finish.
 """
 
 from __future__ import annotations

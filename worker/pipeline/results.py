@@ -42,8 +42,9 @@ _PLAIN_CELL = re.compile(r"(?:[0-9A-Za-z_.:/#][0-9A-Za-z_.:/#-]*)?")
 
 
 def _confidence(value: Any) -> float:
-    """A confidence as both formats write it: rounded as stored, and never -0.0 (a negative
-    zero equals 0.0, so the two must not be told apart by one cache and not by another)."""
+    """A confidence as both formats write it: rounded as stored, and never -0.0. Neither
+    database gives a negative zero back, and it equals 0.0 as a cache key, so a cache would
+    write whichever of the two came first."""
     return round(float(value), 4) + 0.0  # float(): an in-memory result's 1 is 1.0
 
 
