@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.clitools import cut_off_when, one_code_csv, run_dxcoder
+from tests.conftest import use_database
 from tests.faults.conftest import write_claims
+from worker.errors import JobError
+from worker.pipeline import embedded, producer
 
 
 def _count(database: Path, sql: str) -> int:
@@ -134,5 +139,43 @@ def test_ctrl_c_while_the_file_is_read_leaves_no_job_and_no_results_file(
         "unfinished job was kept. Run it again")
     assert "Traceback" not in err
     assert not list(tmp_path.glob("*out.csv*"))  # neither the file nor its temporary
+    for table in ("job", "chunk", "input_line", "result", "task_metric"):
+        assert _count(database, f"SELECT count(*) FROM {table}") == 0, table
+
+
+class _Unpicklable(Exception):
+    def __init__(self, what: str, where: int) -> None:  # pickle calls it with the message only
+        super().__init__(f"{what} at {where}")
+
+
+@pytest.mark.parametrize("failure", ["error", "unpicklable", "death"])
+def test_a_failure_in_the_process_reading_the_file_fails_the_run_and_keeps_nothing(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    """With two processes or more the file is staged by a process of its own; whatever stops it
+    after its first batch reaches the run as an error, and nothing of the job is kept."""
+    claims = one_code_csv(tmp_path / "claims.csv", 3000)
+    use_database(sqlite_url, tmp_path, run_chunk_size=100)  # 30 chunks: three batches of ten
+    staged = producer.BatchStaging.batches
+
+    def failing(self: producer.BatchStaging) -> Iterator[list[producer.ChunkSpan]]:
+        for n, batch in enumerate(staged(self)):
+            if n == 1:  # the first batch is committed and its chunks are with the workers
+                if failure == "death":
+                    os._exit(3)
+                raise JobError("the disk went away") if failure == "error" else \
+                    _Unpicklable("C000001500", 1500)
+            yield batch
+
+    monkeypatch.setattr(producer.BatchStaging, "batches", failing)  # inherited by the fork
+    out = tmp_path / "out.csv"
+    with pytest.raises(JobError) as raised:
+        embedded.run_file(claims, out, processes=2)
+    assert str(raised.value) == {
+        "error": "the disk went away",
+        "unpicklable": "reading the file failed (_Unpicklable)",  # its message is not passed on
+        "death": "the process reading the file stopped before the end of the file",
+    }[failure]
+    assert not list(tmp_path.glob("*out.csv*"))
+    database = Path(sqlite_url.removeprefix("sqlite:///"))
     for table in ("job", "chunk", "input_line", "result", "task_metric"):
         assert _count(database, f"SELECT count(*) FROM {table}") == 0, table

@@ -162,13 +162,19 @@ class BatchStaging:
         self.job_id: str | None = None
         self.submitted: Submitted | None = None  # set once the whole file is staged
 
+    def create_job(self) -> str:
+        """Create the job (committed, status `staging`) unless it exists; returns its id."""
+        if self.job_id is None:
+            with db.session_scope() as session:
+                self.job_id = _new_job(session, self.path, self.source, name=self.name,
+                                       digest=self.digest, release=self.release).id
+        return self.job_id
+
     def batches(self) -> Iterator[list[ChunkSpan]]:
-        """Create the job, then yield the chunks of each batch as soon as it is committed; at
-        the end fix the job's counts and set `submitted`."""
+        """Create the job (unless `create_job` did), then yield the chunks of each batch as
+        soon as it is committed; at the end fix the job's counts and set `submitted`."""
         chunk_size = self.chunk_size or get_settings().chunk_size
-        with db.session_scope() as session:
-            self.job_id = job_id = _new_job(session, self.path, self.source, name=self.name,
-                                            digest=self.digest, release=self.release).id
+        job_id = self.create_job()
         counter = [0]
         rows = _staged_rows(job_id, iter(self.source), counter)
         staged = chunk_count = 0
