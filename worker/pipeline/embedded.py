@@ -1,6 +1,7 @@
 """The embedded default: the same job on SQLite, in-process, using the machine's cores.
 
 Stages the file with the producer, ten chunks (DXCODER_RUN_CHUNK_SIZE lines each) per commit,
+in a process of its own while this one loads the resolver's index (two processes or more),
 and runs the very same chunk code (`process_chunk`) in a pool of processes, one chunk at a time
 each, from the first committed batch on. Each worker also renders the output of the results it
 committed; this process writes those texts to the results file in input order as the chunks
@@ -96,14 +97,16 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
              on_staged: Callable[[producer.Submitted], None] | None = None) -> JobStatus:
     """Stage, resolve and (if `out`) write results; returns the finished job's status.
 
-    The workers start on the first chunks while this process is still reading the file
-    (staged and committed ten chunks at a time), so reading costs little time of its own. The
-    workers also render their chunk's output from the results they committed, and this process
-    writes those texts in input order as they arrive, to a temporary file renamed to `out` at
-    the end (the inbox's write_atomically). Where the output's columns are not known before
-    the file is read (CSV output of JSONL or X12 input) it reads the results back instead.
-    `progress` is first called after `on_staged`. A run that fails or is interrupted leaves
-    neither an unfinished job nor a partial results file that could pass for a whole one.
+    The workers start on the first chunks while the file is still being read (staged and
+    committed ten chunks at a time), so reading costs little time of its own; with two
+    processes or more a process of its own reads it (`_Stager`), beginning while this one loads
+    the resolver's index for the workers. The workers also render their chunk's output from
+    the results they committed, and this process writes those texts in input order as they
+    arrive, to a temporary file renamed to `out` at the end (the inbox's write_atomically).
+    Where the output's columns are not known before the file is read (CSV output of JSONL or
+    X12 input) it reads the results back instead. `progress` is first called after
+    `on_staged`. A run that fails or is interrupted leaves neither an unfinished job nor a
+    partial results file that could pass for a whole one.
     """
     staging = producer.BatchStaging(path, name=name, release=release,
                                     chunk_size=get_settings().run_chunk_size, **(read_options or {}))
