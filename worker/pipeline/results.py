@@ -32,6 +32,7 @@ _RESULT_COLUMNS = (ResultRow.line_no, ResultRow.entry_id, ResultRow.input, Resul
                    ResultRow.code, ResultRow.description, ResultRow.method, ResultRow.confidence,
                    ResultRow.code_set, ResultRow.alternatives, ResultRow.message)
 _CONFIDENCE = contract.RESULT_FIELDS.index("confidence")
+_INPUT = contract.RESULT_FIELDS.index("input")  # where a CSV line's reusable tail starts
 _EXTRA = len(_RESULT_COLUMNS)
 # Distinct CSV tails (the cells from the input on, see ResultFormat.render) remembered per format:
 # about 300 bytes each, so at most 30 MB; a 1M-line file has about 160,000.
@@ -172,7 +173,7 @@ class ResultFormat:
     def header(self) -> str:
         if self.fmt == "jsonl":
             return ""
-        return self._csv([list(contract.RESULT_FIELDS) + self.names])
+        return _csv_cells([*contract.RESULT_FIELDS, *self.names]) + "\n"
 
     def render(self, rows: Sequence[tuple[Any, ...]]) -> str:
         if self.fmt == "jsonl":
@@ -188,7 +189,7 @@ class ResultFormat:
         tails, extra_csv, plain = self._tails, self._extra_csv, _PLAIN_CELL.fullmatch
         lines = []
         for row in rows:
-            key = row[2:_EXTRA]
+            key = row[_INPUT:_EXTRA]
             tail = tails.get(key)
             if tail is None:
                 tail = self._tail(key)
@@ -200,7 +201,7 @@ class ResultFormat:
 
     def _tail(self, key: tuple[Any, ...]) -> str:
         cells = _safe_cells(key)
-        cells[_CONFIDENCE - 2] = _confidence(cells[_CONFIDENCE - 2])
+        cells[_CONFIDENCE - _INPUT] = _confidence(cells[_CONFIDENCE - _INPUT])
         if len(self._tails) >= _TAIL_CACHE:
             self._tails.clear()
         tail = self._tails[key] = _csv_cells(cells)
@@ -209,12 +210,6 @@ class ResultFormat:
     def render_span(self, job_id: str, first: int, last: int) -> str:
         """Lines first..last of the job as stored."""
         return "".join(self.render(page) for page in _result_pages(job_id, [(first, last)]))
-
-    @staticmethod
-    def _csv(rows: Iterable[Sequence[Any]]) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        return buffer.getvalue()
 
 
 def result_format(job_id: str, fmt: str = "csv") -> ResultFormat:
