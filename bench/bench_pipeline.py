@@ -80,9 +80,8 @@ def forget_queue(queue: str) -> None:
     import redis
 
     client = redis.Redis.from_url(BROKER)
-    for pattern in (f"*{queue}*", f"_kombu.binding.{queue}*"):
-        for key in client.scan_iter(match=pattern):
-            client.delete(key)
+    for key in client.scan_iter(match=f"*{queue}*"):  # dxcoder:QUEUE:..., _kombu.binding.QUEUE
+        client.delete(key)
     client.close()
 
 
