@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import re
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +181,29 @@ def test_a_failure_in_the_process_reading_the_file_fails_the_run_and_keeps_nothi
     database = Path(sqlite_url.removeprefix("sqlite:///"))
     for table in ("job", "chunk", "input_line", "result", "task_metric"):
         assert _count(database, f"SELECT count(*) FROM {table}") == 0, table
+
+
+
+def test_the_pool_processes_stop_on_sigterm_whatever_the_parent_does_with_it(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """The pool's end (Pool.terminate) stops its processes with SIGTERM. A parent that handles
+    SIGTERM itself (`inbox watch` does, to finish its pass) must not hand its handler down: a
+    process that outlived SIGTERM left the parent waiting for it forever."""
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    try:
+        assert _catches_sigterm(os.getpid())
+        with embedded._chunk_runner(2):
+            workers = [child.pid for child in multiprocessing.active_children()
+                       if child.name.startswith("ForkPoolWorker")]
+            assert len(workers) == 2
+            assert not any(_catches_sigterm(pid) for pid in workers)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler of its own for SIGTERM (the kernel's SigCgt mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    raise AssertionError(f"no SigCgt line for process {pid}")

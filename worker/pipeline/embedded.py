@@ -35,9 +35,18 @@ from worker.settings import Settings, configure, get_settings
 Progress = Callable[[int], None]  # called with the number of lines a finished chunk covered
 
 
-def _init_process(settings: Settings) -> None:
-    # Ctrl-C is the parent's to handle: it stops the pool and removes the unfinished job.
+def _as_child() -> None:
+    """Signals in a process this module forks: Ctrl-C is the parent's to handle (it stops the
+    children and removes the unfinished job), and SIGTERM must end the process, as the parent's
+    Pool.terminate() and _Stager.stop() expect. A handler inherited from the parent (`inbox
+    watch` sets one to finish its pass) would leave a pool worker that waits on the task queue
+    alive, and the parent waiting for it forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _init_process(settings: Settings) -> None:
+    _as_child()
     configure(settings)
     db.reset_after_fork()  # the resolver's index is inherited from the parent (preloaded)
 
@@ -202,7 +211,7 @@ class _Stager:
 
 
 def _stage_in_child(staging: producer.BatchStaging, send: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops this one
+    _as_child()
     db.reset_after_fork()
     try:
         for batch in staging.batches():
