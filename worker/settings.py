@@ -53,8 +53,9 @@ class Settings:
     chunk_size: int = _setting(2000, "Input lines per chunk (one Celery message each).")
     run_chunk_size: int = _setting(
         5000,
-        "Input lines per chunk of `dxcoder run`: no messages to keep small there, and each chunk "
-        "costs three transactions, so larger chunks pay (1M lines: 10% faster than at 2,000).",
+        "Input lines per chunk of `dxcoder run` and of the inbox's embedded mode: no messages to "
+        "keep small there, and each chunk costs three transactions, so larger chunks pay "
+        "(1M lines: 10% faster than at 2,000).",
     )
     queue: str = _setting("dxcoder.resolve", "Celery queue the chunk tasks go to.")
     task_soft_time_limit: int = _setting(240, "Seconds before a chunk task gets SoftTimeLimitExceeded.")

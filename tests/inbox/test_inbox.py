@@ -15,7 +15,7 @@ from tests.inbox.conftest import age, claims_csv, enqueue, listing, poll_until_s
 from tests.ingest_pipeline.helpers import X12_837P, cli, job_count, wait_until
 from worker import db
 from worker.inbox import Inbox
-from worker.models import InboxFile
+from worker.models import Chunk, InboxFile
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -159,13 +159,20 @@ def test_embedded_inbox_runs_the_job_in_process(sqlite_url: str, tmp_path: Path)
     inbox_dir = tmp_path / "drop"
     inbox_dir.mkdir()
     claims_csv(inbox_dir / "local.csv", 30)
+    # Chunked as `dxcoder run` chunks (DXCODER_RUN_CHUNK_SIZE), not as submit does.
     done = run_dxcoder("inbox", "watch", str(inbox_dir), "--once", "--settle", "0",
-                       database_url=sqlite_url, data_dir=tmp_path)
+                       database_url=sqlite_url, data_dir=tmp_path,
+                       env={"DXCODER_CHUNK_SIZE": "5", "DXCODER_RUN_CHUNK_SIZE": "12"})
     assert done.returncode == 0, done.stderr
     assert "local.csv: results -> outbox/local.csv.results.csv" in done.stdout
     assert listing(inbox_dir / "archive") == ["local.csv"]
-    assert len(_rows(inbox_dir / "outbox" / "local.csv.results.csv")) == 30
+    rows = _rows(inbox_dir / "outbox" / "local.csv.results.csv")
+    assert [row["id"] for row in rows] == [f"S0-{n:05d}" for n in range(30)]
     assert not os.listdir(inbox_dir / "rejected")
+    with db.session_scope() as session:
+        spans = session.execute(select(Chunk.first_line, Chunk.last_line, Chunk.status)
+                                .order_by(Chunk.chunk_no)).all()
+    assert spans == [(1, 12, "done"), (13, 24, "done"), (25, 30, "done")]
 
 
 def test_watch_runs_until_sigterm_and_finishes_dropped_files(pipeline: PipelineEnv,

@@ -40,6 +40,7 @@ from worker.models import Chunk, InboxFile, utcnow
 from worker.pipeline import producer
 from worker.pipeline.jobs import job_status
 from worker.pipeline.results import write_results
+from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.inbox")
 
@@ -237,7 +238,10 @@ class Inbox:
 
     def _submit(self, row: InboxFile, path: Path, report: PollReport) -> bool:
         try:
-            submitted = producer.submit(path, enqueue=self.enqueue, name=row.name)
+            # Run here, a file is chunked as `dxcoder run` chunks it; sent to workers, as submit does.
+            chunk_size = get_settings().run_chunk_size if self.run_inline else None
+            submitted = producer.submit(path, enqueue=self.enqueue, name=row.name,
+                                        chunk_size=chunk_size)
         except FileRejected as exc:
             self._set(row.id, state=REJECTED, error=exc.problem)
             _boundary("after_rejected", row.name)

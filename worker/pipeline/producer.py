@@ -237,7 +237,8 @@ def find_existing(session: Session, digest: str, release: str | None) -> Job | N
 
 def submit(path: str | os.PathLike[str], *, enqueue: Enqueue | None, name: str | None = None,
            release: str | None = None, force: bool = False, format: str | None = None,
-           columns: dict[str, str | None] | None = None) -> Submitted:
+           columns: dict[str, str | None] | None = None, chunk_size: int | None = None
+           ) -> Submitted:
     """Stage `path` as a job and enqueue its chunks (enqueue=None: the caller runs them itself).
 
     With `enqueue`, the file is committed ten chunks at a time and each batch is sent as soon as
@@ -246,11 +247,12 @@ def submit(path: str | os.PathLike[str], *, enqueue: Enqueue | None, name: str |
     the staging: the whole job is stored and the reconciler sends the rest; the failure is
     re-raised at the end. With enqueue=None the job is staged in one transaction.
     The same content (and release) submitted again returns the existing job unless `force`.
+    `chunk_size`: lines per chunk (default: the chunk_size setting).
     """
     file = Path(path)
     if enqueue is not None:
         return _submit_in_batches(file, enqueue, name=name, release=release, force=force,
-                                  format=format, columns=columns)
+                                  format=format, columns=columns, chunk_size=chunk_size)
     source = open_source(file, format=format, **(columns or {}))  # FileRejected before any job
     digest = content_hash(file)
     settings = get_settings()
@@ -261,7 +263,7 @@ def submit(path: str | os.PathLike[str], *, enqueue: Enqueue | None, name: str |
                 return Submitted(existing.id, existing.total_lines, existing.chunk_count, True,
                                  tuple(source.warnings))
         job, chunk_ids = stage(session, file, source, name=name or file.name, digest=digest,
-                               release=release, chunk_size=settings.chunk_size)
+                               release=release, chunk_size=chunk_size or settings.chunk_size)
         job_id, lines = job.id, job.total_lines
     log.info("job.staged", extra={"job_id": job_id, "lines": lines, "chunks": len(chunk_ids),
                                   "format": source.format})
@@ -269,11 +271,11 @@ def submit(path: str | os.PathLike[str], *, enqueue: Enqueue | None, name: str |
 
 
 def _submit_in_batches(file: Path, enqueue: Enqueue, *, name: str | None, release: str | None,
-                       force: bool, format: str | None, columns: dict[str, str | None] | None
-                       ) -> Submitted:
+                       force: bool, format: str | None, columns: dict[str, str | None] | None,
+                       chunk_size: int | None) -> Submitted:
     # A batch of SMALL_JOB_CHUNKS chunks: a job with a second batch is not a small one.
     staging = BatchStaging(file, name=name, release=release, format=format, columns=columns,
-                           batch_chunks=SMALL_JOB_CHUNKS)
+                           batch_chunks=SMALL_JOB_CHUNKS, chunk_size=chunk_size)
     large = priority_for(SMALL_JOB_CHUNKS + 1)
     if not force:
         with db.session_scope() as session:
