@@ -41,3 +41,8 @@ class DependencyUnavailable(TransientError):
         super().__init__(f"{dependency} is unavailable (circuit open); retry in {retry_after:.0f} s")
         self.dependency = dependency
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type[DependencyUnavailable], tuple[str, float]]:
+        # Pickled with its own arguments (by default pickle would call it with the message),
+        # so it crosses a process boundary as itself: `dxcoder run`'s staging process sends it.
+        return type(self), (self.dependency, self.retry_after)

@@ -18,7 +18,7 @@ import pytest
 from tests.clitools import cut_off_when, one_code_csv, run_dxcoder
 from tests.conftest import use_database
 from tests.faults.conftest import write_claims
-from worker.errors import JobError
+from worker.errors import DependencyUnavailable, DxcoderError, JobError
 from worker.pipeline import embedded, producer
 
 
@@ -150,7 +150,7 @@ class _Unpicklable(Exception):
         super().__init__(f"{what} at {where}")
 
 
-@pytest.mark.parametrize("failure", ["error", "unpicklable", "death"])
+@pytest.mark.parametrize("failure", ["error", "circuit", "unpicklable", "death"])
 def test_a_failure_in_the_process_reading_the_file_fails_the_run_and_keeps_nothing(
         sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
     """With two processes or more the file is staged by a process of its own; whatever stops it
@@ -164,16 +164,19 @@ def test_a_failure_in_the_process_reading_the_file_fails_the_run_and_keeps_nothi
             if n == 1:  # the first batch is committed and its chunks are with the workers
                 if failure == "death":
                     os._exit(3)
-                raise JobError("the disk went away") if failure == "error" else \
-                    _Unpicklable("C000001500", 1500)
+                raise {"error": JobError("the disk went away"),
+                       "circuit": DependencyUnavailable("postgresql", 30),
+                       "unpicklable": _Unpicklable("C000001500", 1500)}[failure]
             yield batch
 
     monkeypatch.setattr(producer.BatchStaging, "batches", failing)  # inherited by the fork
     out = tmp_path / "out.csv"
-    with pytest.raises(JobError) as raised:
+    with pytest.raises(DxcoderError) as raised:
         embedded.run_file(claims, out, processes=2)
+    assert type(raised.value) is (DependencyUnavailable if failure == "circuit" else JobError)
     assert str(raised.value) == {
         "error": "the disk went away",
+        "circuit": "postgresql is unavailable (circuit open); retry in 30 s",
         "unpicklable": "reading the file failed (_Unpicklable)",  # its message is not passed on
         "death": "the process reading the file stopped before the end of the file",
     }[failure]
