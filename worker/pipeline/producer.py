@@ -26,6 +26,7 @@ from worker import db
 from worker.bulk import copy_rows
 from worker.codesets import catalog
 from worker.ingest import Source, SourceLine, open_source
+from worker.memo import remember
 from worker.models import Chunk, InputLine, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
 from worker.pipeline.chunks import complete_job
@@ -62,7 +63,7 @@ def priority_for(chunk_count: int) -> int:
 
 # What json.dumps(extra, ensure_ascii=False) uses, built once instead of once per line.
 _EXTRA_JSON = json.JSONEncoder(ensure_ascii=False)
-# Distinct pass-through value sets remembered while staging; past this the memo starts over.
+# Distinct pass-through value sets remembered while staging (the oldest quarter goes past this).
 _EXTRA_MEMO = 4096
 
 
@@ -78,9 +79,7 @@ def _staged_rows(job_id: str, lines: Iterator[SourceLine], counter: list[int]
             items = tuple(line.extra.items())
             extra = encoded.get(items, "")
             if not extra:
-                if len(encoded) >= _EXTRA_MEMO:
-                    encoded.clear()
-                extra = encoded[items] = _EXTRA_JSON.encode(line.extra)
+                extra = remember(encoded, items, _EXTRA_JSON.encode(line.extra), _EXTRA_MEMO)
         yield (job_id, line.line_no, line.id, line.term, line.system, line.date_of_service,
                extra, line.error)
 

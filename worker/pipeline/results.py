@@ -16,6 +16,7 @@ from typing import IO, Any
 from sqlalchemy import Integer, String, bindparam, case, cast, func, literal, select
 
 from worker import contract, db
+from worker.memo import remember
 from worker.models import InputLine
 from worker.models import Result as ResultRow
 from worker.pipeline.jobs import get_job
@@ -202,10 +203,7 @@ class ResultFormat:
     def _tail(self, key: tuple[Any, ...]) -> str:
         cells = _safe_cells(key)
         cells[_CONFIDENCE - _INPUT] = _confidence(cells[_CONFIDENCE - _INPUT])
-        if len(self._tails) >= _TAIL_CACHE:
-            self._tails.clear()
-        tail = self._tails[key] = _csv_cells(cells)
-        return tail
+        return remember(self._tails, key, _csv_cells(cells), _TAIL_CACHE)
 
     def render_span(self, job_id: str, first: int, last: int) -> str:
         """Lines first..last of the job as stored."""

@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
-import itertools
 import logging
 import threading
 import time
@@ -33,6 +32,7 @@ from worker.contract import (
     Result,
 )
 from worker.errors import NoReleaseError
+from worker.memo import remember
 from worker.resolver import cache, codes, gems, loading
 from worker.resolver import outcome as out
 from worker.resolver.hierarchy import CodeTable, remember_core_words
@@ -59,6 +59,7 @@ ICD10_START = dt.date(2015, 10, 1)
 # 300 bytes each the memo stays under 60 MB.
 MEMO_SIZE = 200_000
 TEXT_MEMO_SIZE = 100_000
+DATE_MEMO_SIZE = 100_000  # distinct dates of service: a few thousand in a year of claims
 
 _NOTE_NONE, _NOTE_EARLY, _NOTE_PRE_ICD10, _NOTE_BAD_DATE = 0, 1, 2, 3
 # What claims extracts put in an empty field (text keys).
@@ -224,9 +225,7 @@ class Resolver:
             if at == 0:
                 note = _NOTE_PRE_ICD10 if on < ICD10_START else _NOTE_EARLY
             chosen = (self._releases[max(at - 1, 0)].label, note)
-        if len(self._by_date) < 100_000:
-            self._by_date[on] = chosen
-        return chosen
+        return remember(self._by_date, on, chosen, DATE_MEMO_SIZE)
 
     def _table(self, label: str) -> CodeTable:
         """The codes of a release: enough for code forms and the GEMs (loaded on first use)."""
@@ -325,7 +324,7 @@ class Resolver:
                                                       "frames": frames[-6:]})
             return _as_fields(out.internal_error(exc), "")
         found = _as_fields(outcome, label)
-        _remember(self._memo, key, found, MEMO_SIZE)
+        remember(self._memo, key, found, MEMO_SIZE)
         return found
 
     def _resolve_one(self, term: Any, system: Any, label: str, note: int) -> Outcome:
@@ -390,7 +389,7 @@ class Resolver:
         found = self._text_memo.get((key, label))
         if found is None:
             found = matcher.resolve(key)
-            _remember(self._text_memo, (key, label), found, TEXT_MEMO_SIZE)
+            remember(self._text_memo, (key, label), found, TEXT_MEMO_SIZE)
         if unknown_code and found.status != RESOLVED:
             return codes.well_formed_unknown(unknown_code)
         return found
@@ -406,15 +405,6 @@ class Resolver:
         return out.review([(c, table.title(c)) for c in successors], out.OVERRIDE,
                           f"the approved override {code} is not a billable code of {table.label}: "
                           "choose one of its successors")
-
-
-def _remember(memo: dict[Any, Any], key: Any, value: Any, size: int) -> None:
-    """Bounded memo: when full, the oldest quarter goes (insertion order). Cheaper per hit than
-    an LRU's reordering; the claims' frequent terms come straight back."""
-    memo[key] = value
-    if len(memo) > size:
-        for old in list(itertools.islice(memo, size // 4)):
-            del memo[old]
 
 
 def _as_fields(found: Outcome, label: str) -> tuple[Any, ...]:

@@ -6,6 +6,7 @@ import re
 import sys
 from collections.abc import Iterable
 
+from worker.memo import remember
 from worker.resolver.normalize import split_term
 
 _OTHER_AND_UNSPECIFIED = re.compile(r"^other and unspecified\b", re.IGNORECASE)
@@ -26,10 +27,8 @@ def _core_words(title: str) -> frozenset[str]:
     """The essential words of a title once its default qualifiers are set aside."""
     found = _CORES.get(title)
     if found is None:
-        found = frozenset(split_term(_DEFAULT_PHRASES.sub(" ", title))[0])
-        if len(_CORES) >= _CACHE_LIMIT:
-            _CORES.clear()
-        _CORES[title] = found
+        found = remember(_CORES, title, frozenset(split_term(_DEFAULT_PHRASES.sub(" ", title))[0]),
+                         _CACHE_LIMIT)
     return found
 
 
@@ -38,9 +37,7 @@ def remember_core_words(pairs: Iterable[tuple[str, Iterable[str]]]) -> None:
     no default qualifier, so theirs are the core words), sparing a second reading."""
     for title, tokens in pairs:
         if title not in _CORES and not _DEFAULT_PHRASES.search(title):
-            if len(_CORES) >= _CACHE_LIMIT:
-                return
-            _CORES[title] = frozenset(tokens)
+            remember(_CORES, title, frozenset(tokens), _CACHE_LIMIT)
 
 
 def default_rank(title: str) -> int:
@@ -52,10 +49,7 @@ def default_rank(title: str) -> int:
     """
     found = _RANKS.get(title)
     if found is None:
-        found = _rank(title)
-        if len(_RANKS) >= _CACHE_LIMIT:
-            _RANKS.clear()
-        _RANKS[title] = found
+        found = remember(_RANKS, title, _rank(title), _CACHE_LIMIT)
     return found
 
 

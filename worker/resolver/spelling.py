@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from worker.memo import remember
+
 # Shorter words are left alone: too many real words lie one edit from a three-letter typo,
 # and short tokens are mostly abbreviations (handled elsewhere).
 MIN_LENGTH = 4
@@ -84,11 +86,7 @@ class Speller:
         cached = self._cache.get(word)
         if cached is not None:
             return cached
-        found = self._correct(word)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[word] = found
-        return found
+        return remember(self._cache, word, self._correct(word), _CACHE_LIMIT)
 
     def _correct(self, word: str) -> tuple[tuple[str, ...], int]:
         if word in self._known:

@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 from collections.abc import Mapping
 
+from worker.memo import remember
 from worker.resolver import outcome as out
 from worker.resolver.hierarchy import CodeTable
 from worker.resolver.loading import Abbreviation
@@ -205,10 +206,8 @@ class TextMatcher:
                 continue
             ranked = self._ranked.get(query)
             if ranked is None:
-                ranked = score(query, self.index, self.table)
-                if len(self._ranked) >= _RANKED_SIZE:
-                    self._ranked.clear()
-                self._ranked[query] = ranked
+                ranked = remember(self._ranked, query, score(query, self.index, self.table),
+                                  _RANKED_SIZE)
             if ranked and expanded:
                 # An expansion is a guess about what the writer meant: it must match better.
                 ranked = [dataclasses.replace(c, score=c.score * _EXPANSION_FACTOR) for c in ranked]
