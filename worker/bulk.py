@@ -46,6 +46,28 @@ def _copy_postgres(session: Session, table: str, columns: Sequence[str],
     return count
 
 
+def copy_csv_text(session: Session, table: str, columns: Sequence[str], text: str) -> None:
+    """COPY ready CSV text, made with csv_cells, into `table` (PostgreSQL only)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")  # as _copy_csv does
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None
+    cursor: Any = dbapi.cursor()
+    try:
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)",
+                           io.StringIO(text))
+    finally:
+        cursor.close()
+
+
+def csv_cells(values: Sequence[Any]) -> str:
+    """Values as one line of COPY's CSV, without its end, written as copy_rows writes them:
+    strings quoted, numbers bare. For values without None (copy_rows makes None a NULL)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="").writerow(values)
+    return buffer.getvalue()
+
+
 def _copy_csv(columns: Sequence[str], batch: list[Sequence[Any]]) -> tuple[str, str]:
     """COPY options and CSV text for one batch.
 
