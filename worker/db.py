@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from worker.memo import remember
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -149,11 +150,10 @@ def fetch_tuples(session: Session, statement: ClauseElement, params: dict[str, A
     key = (id(statement), dialect.name)
     found = _compiled.get(key)
     if found is None or found[0] is not statement:
-        if len(_compiled) >= 64:  # statements built per call (an export's) are not kept long
-            _compiled.clear()
         compiler = statement.compile(dialect=dialect)
         assert isinstance(compiler, SQLCompiler)
-        found = _compiled[key] = (statement, compiler)
+        # Few: statements built per call (an export's) are not kept long.
+        found = remember(_compiled, key, (statement, compiler), 64)
     compiled = found[1]
     values = compiled.construct_params(params)
     # SQLite's `?` placeholders take the values as a list, in the statement's order.
