@@ -1,8 +1,9 @@
-"""Nothing half-submitted: a submit cut off by Ctrl-C, a Redis or a PostgreSQL outage leaves no
-job (or a job the reconciler completes), and the CLI says which."""
+"""Nothing half-submitted: a submit cut off by Ctrl-C or SIGTERM, a Redis or a PostgreSQL outage
+leaves no job (or a job the reconciler completes), and the CLI says which."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,10 +48,13 @@ def _staging_started(database_url: str) -> bool:
         engine.dispose()
 
 
-def test_ctrl_c_mid_staging_leaves_no_job(pipeline: PipelineEnv, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_mid_staging_leaves_no_job(pipeline: PipelineEnv, tmp_path: Path,
+                                                     stop: signal.Signals) -> None:
     big = one_code_csv(tmp_path / "big.csv", 1_500_000)
     done = cut_off_when(["submit", str(big)], pipeline.env(),
-                        lambda: _staging_started(pipeline.database_url), "staging never started")
+                        lambda: _staging_started(pipeline.database_url), "staging never started",
+                        cut=lambda process: process.send_signal(stop))
     out, err = done.stdout, done.stderr
     assert done.returncode == 1, (out, err)
     assert out == ""  # no job id was printed

@@ -121,8 +121,10 @@ def test_the_results_file_is_the_export_of_the_stored_job(sqlite_url: str, tmp_p
         assert records[1]["extra"]["payer"] == "=SUM(A1)"  # JSON needs no spreadsheet quoting
 
 
-def test_ctrl_c_while_the_file_is_read_leaves_no_job_and_no_results_file(
-        sqlite_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_while_the_file_is_read_leaves_no_job_and_no_results_file(
+        sqlite_url: str, tmp_path: Path, stop: signal.Signals) -> None:
+    """SIGTERM (a scheduler stopping the run, `timeout`) is handled as Ctrl-C is."""
     big = one_code_csv(tmp_path / "big.csv", 1_500_000)
     out = tmp_path / "out.csv"
     database = Path(sqlite_url.removeprefix("sqlite:///"))
@@ -133,7 +135,7 @@ def test_ctrl_c_while_the_file_is_read_leaves_no_job_and_no_results_file(
         lambda: bool(_count(database, "SELECT count(*) FROM job j WHERE j.status = 'staging' "
                                       "AND EXISTS (SELECT 1 FROM chunk c WHERE c.job_id = j.id "
                                       "AND c.status = 'done')")),
-        "no chunk finished while staging")
+        "no chunk finished while staging", cut=lambda process: process.send_signal(stop))
     err = done.stderr
     assert done.returncode == 1, err
     assert err.strip().splitlines()[-1] == (

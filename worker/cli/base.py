@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -15,6 +18,22 @@ from worker.settings import get_settings, mask_url
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("dxcoder.cli")
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block SIGTERM (a scheduler stopping the command, `timeout`, `kill`) interrupts
+    as Ctrl-C does, so the command's own clean-up runs: a cut-off `run` keeps no unfinished job
+    and no partial results file, a cut-off `submit` deletes what it staged. By default SIGTERM
+    would end the process on the spot and leave both behind."""
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_main(group: click.Group) -> int:

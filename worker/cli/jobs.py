@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from worker import breakers
-from worker.cli.base import ensure_schema
+from worker.cli.base import ensure_schema, sigterm_interrupts
 from worker.errors import DependencyUnavailable, JobError
 from worker.pipeline import jobs, producer, results
 from worker.settings import get_settings, mask_url
@@ -77,9 +77,10 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
     _check_redis()
     started = time.time()
     try:
-        submitted = producer.submit(file, enqueue=_enqueue, name=name, release=release,
-                                    force=force, **_read_options(fmt, term_column, id_column,
-                                                                 dos_column))
+        with sigterm_interrupts():
+            submitted = producer.submit(file, enqueue=_enqueue, name=name, release=release,
+                                        force=force, **_read_options(fmt, term_column, id_column,
+                                                                     dos_column))
     except KeyboardInterrupt:
         raise JobError(_cut_off(file, started, "interrupted")) from None
     except DependencyUnavailable as exc:
@@ -184,9 +185,10 @@ def run_command(file: Path, output: Path, output_format: str, processes: int | N
             bar.update(lines)
 
     try:
-        status = run_file(file, output, fmt=output_format, processes=processes, release=release,
-                          read_options=_read_options(fmt, term_column, id_column, dos_column),
-                          progress=progress, on_staged=staged)
+        with sigterm_interrupts():
+            status = run_file(file, output, fmt=output_format, processes=processes,
+                              release=release, progress=progress, on_staged=staged,
+                              read_options=_read_options(fmt, term_column, id_column, dos_column))
     except KeyboardInterrupt:
         raise JobError(f"interrupted while running {file}; {output} was not written and no "
                        "unfinished job was kept. Run it again") from None
