@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
+from tests.clitools import run_dxcoder
 from worker import contract, db
 from worker.models import InputLine, Job
 from worker.models import Result as ResultRow
@@ -90,3 +92,25 @@ def test_a_result_rendered_from_memory_is_written_as_the_export_writes_it() -> N
         lines = results.ResultFormat("jsonl").render(rows).splitlines()
         assert [json.loads(line)["confidence"] for line in lines] == [0.0, 0.0]
         assert all('"confidence": 0.0,' in line for line in lines)
+
+
+def test_an_export_that_fails_leaves_the_output_file_as_it_was(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """`results -o FILE` writes all or nothing: a failed export neither truncates FILE nor leaves
+    a part of it (nor its temporary) that could pass for a whole one."""
+    _stage("exportjob0002")
+    out = tmp_path / "results.csv"
+    out.write_text("yesterday's results\n")
+    done = run_dxcoder("results", "nosuchjob", "-o", str(out), database_url=sqlite_url,
+                       data_dir=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("dxcoder: error: ")
+    assert "nosuchjob" in done.stderr
+    assert out.read_text() == "yesterday's results\n"
+    assert sorted(p.name for p in tmp_path.glob("*results.csv*")) == ["results.csv"]
+
+    done = run_dxcoder("results", "exportjob0002", "-o", str(out), database_url=sqlite_url,
+                       data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == f"{len(LINES):,} results -> {out}"
+    assert len(list(csv.DictReader(io.StringIO(out.read_text())))) == len(LINES)

@@ -15,6 +15,7 @@ import click
 from worker import breakers
 from worker.cli.base import ensure_schema, sigterm_interrupts
 from worker.errors import DependencyUnavailable, JobError
+from worker.inbox.files import write_atomically
 from worker.pipeline import jobs, producer, results
 from worker.settings import get_settings, mask_url
 
@@ -242,8 +243,17 @@ def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool) 
     if output is None:
         write(job_id, sys.stdout, fmt)
         return
-    with output.open("w", encoding="utf-8", newline="") as fh:
-        count = write(job_id, fh, fmt)
+    count = 0
+
+    def export(temp: Path) -> None:
+        nonlocal count
+        with temp.open("w", encoding="utf-8", newline="") as fh:
+            count = write(job_id, fh, fmt)
+
+    # All or nothing: an unknown job, a database failure or a stop part-way leaves OUTPUT as it
+    # was (a file that stops short could pass for a whole one further down the line).
+    with sigterm_interrupts():
+        write_atomically(output, export)
     click.echo(f"{count:,} {'claims' if by_claim else 'results'} -> {output}", err=True)
 
 
