@@ -37,8 +37,10 @@ def cut_off_when(args: list[str], env: dict[str, str], ready: Callable[[], bool]
                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Start `dxcoder ARGS`, wait (up to 120 s) until ready(), cut it off with cut(process)
     (default: Ctrl-C) and return how it ended."""
+    # SIGINT at its default in the command, as a terminal's Ctrl-C finds it: a test run started
+    # in the background (`make test &`) ignores SIGINT, and the command would inherit that.
     process = subprocess.Popen([DXCODER, *args], env=env, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 120
         while not ready():
@@ -51,3 +53,7 @@ def cut_off_when(args: list[str], env: dict[str, str], ready: Callable[[], bool]
         if process.poll() is None:
             process.kill()
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

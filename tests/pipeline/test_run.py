@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -201,6 +202,11 @@ def test_the_pool_processes_stop_on_sigterm_whatever_the_parent_does_with_it(
             workers = [child.pid for child in multiprocessing.active_children()
                        if child.name.startswith("ForkPoolWorker")]
             assert len(workers) == 2
+            # Each process sets its signals up as it starts (the pool's initializer), maybe
+            # after the pool is handed over: give them a moment.
+            deadline = time.monotonic() + 30
+            while any(map(_catches_sigterm, workers)) and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert not any(_catches_sigterm(pid) for pid in workers)
     finally:
         signal.signal(signal.SIGTERM, previous)
