@@ -32,29 +32,24 @@ def _copy_postgres(session: Session, table: str, columns: Sequence[str],
     # Python read() - Ctrl-C, an unreadable file - into a bare failed COPY.
     count = 0
     iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, _BATCH * 10)):
+        options, text = _copy_csv(columns, batch)
+        copy_csv_text(session, table, columns, text, options)
+        count += len(batch)
+    return count
+
+
+def copy_csv_text(session: Session, table: str, columns: Sequence[str], text: str,
+                  options: str = "FORMAT csv") -> None:
+    """COPY ready CSV text (as _copy_csv or csv_cells write it) into `table` (PostgreSQL only)."""
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL; claims files sometimes do. Keep the line, mark the byte.
+        text = text.replace("\x00", "\ufffd")
     dbapi = session.connection().connection.dbapi_connection
     assert dbapi is not None
     cursor: Any = dbapi.cursor()  # psycopg2's cursor: copy_expert is not in the DB-API
     try:
-        while batch := list(itertools.islice(iterator, _BATCH * 10)):
-            options, text = _copy_csv(columns, batch)
-            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})",
-                               io.StringIO(text))
-            count += len(batch)
-    finally:
-        cursor.close()
-    return count
-
-
-def copy_csv_text(session: Session, table: str, columns: Sequence[str], text: str) -> None:
-    """COPY ready CSV text, made with csv_cells, into `table` (PostgreSQL only)."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")  # as _copy_csv does
-    dbapi = session.connection().connection.dbapi_connection
-    assert dbapi is not None
-    cursor: Any = dbapi.cursor()
-    try:
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)",
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})",
                            io.StringIO(text))
     finally:
         cursor.close()
@@ -87,9 +82,6 @@ def _copy_csv(columns: Sequence[str], batch: list[Sequence[Any]]) -> tuple[str, 
         buffer = io.StringIO()
         csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(batch)
         text = buffer.getvalue()
-    if "\x00" in text:
-        # PostgreSQL text cannot hold NUL; claims files sometimes do. Keep the line, mark the byte.
-        text = text.replace("\x00", "\ufffd")
     return options, text
 
 
@@ -102,7 +94,7 @@ def _csv_field(value: Any) -> str:
         return repr(value)
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
-    text = str(value).replace("\x00", "\ufffd")  # as in _copy_csv
+    text = str(value).replace("\x00", "\ufffd")  # as copy_csv_text does
     return '"' + text.replace('"', '""') + '"'
 
 
