@@ -104,6 +104,32 @@ class GemMapping(Base):
     choice_list: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
+class GemBackward(Base):
+    """One ICD-10-CM -> ICD-9-CM row of CMS's backward GEM (2018_I10gem.txt), flags kept.
+
+    Read by `codeset show` of an ICD-10-CM code (its ICD-9-CM sources), never by the resolver.
+    """
+
+    __tablename__ = "gem_backward"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    icd10_code: Mapped[str] = mapped_column(String(8), index=True)  # dotted, e.g. E11.9
+    icd9_code: Mapped[str | None] = mapped_column(String(8))  # dotted; None when no_map
+    approximate: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_map: Mapped[bool] = mapped_column(Boolean, default=False)
+    combination: Mapped[bool] = mapped_column(Boolean, default=False)
+    scenario: Mapped[int] = mapped_column(SmallInteger, default=0)
+    choice_list: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class Icd9Title(Base):
+    """CMS's ICD-9-CM v32 long and short title of a diagnosis code (the last ICD-9-CM release)."""
+
+    __tablename__ = "icd9_title"
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)  # dotted: 250.00, V45.81
+    title: Mapped[str] = mapped_column(Text)
+    short_title: Mapped[str] = mapped_column(Text, default="")
+
+
 class DataVersion(Base):
     """What was loaded of a non-release data set (GEMs, curated synonyms) and its checksum."""
 

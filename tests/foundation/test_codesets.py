@@ -74,7 +74,7 @@ def test_gems_keep_their_flags(any_db_url: str) -> None:
 
         assert targets("401.9") == [("I10", True, False)]
         assert targets("V45.81") == [("Z95.1", False, False)]
-        assert targets("250.00") == [("E11.9", True, False), ("E13.9", True, False)]
+        assert targets("250.00") == [("E11.9", True, False)]  # CMS's file: E11.9 alone
         combination = session.scalars(
             select(GemMapping).where(GemMapping.icd9_code == "073.0")).all()
         assert {(r.icd10_code, r.scenario, r.choice_list) for r in combination} == {

@@ -9,7 +9,7 @@ from worker.errors import NotMigratedError
 
 TABLES = {"code_set_release", "code", "term", "gem_mapping", "override", "data_version", "job",
           "chunk", "input_line", "result", "task_metric", "inbox_file", "recode_run",
-          "recode_chunk", "result_history"}
+          "recode_chunk", "result_history", "gem_backward", "icd9_title"}
 
 
 @pytest.mark.parametrize("fixture", ["empty_pg_url", "empty_sqlite_url"])

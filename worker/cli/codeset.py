@@ -10,7 +10,7 @@ import click
 
 from worker import db
 from worker.cli.base import ensure_schema, iso_date
-from worker.codesets import catalog, loader
+from worker.codesets import catalog, gems, loader
 
 
 @click.group("codeset")
@@ -24,7 +24,8 @@ def codeset() -> None:
 @click.option("--tabular-xml", type=click.Path(path_type=Path),
               help="Load a release from CMS's tabular XML (icd10cm_tabular_YYYY.xml).")
 @click.option("--gem-file", type=click.Path(path_type=Path),
-              help="Replace the ICD-9-CM mappings with CMS's GEM file (2018_I9gem.txt).")
+              help="Replace one direction of the GEMs with CMS's file: 2018_I9gem.txt "
+                   "(ICD-9-CM to ICD-10-CM) or 2018_I10gem.txt (back); the direction is detected.")
 @click.option("--label", help="Release label for --cms-order-file/--tabular-xml, e.g. FY2027.")
 @click.option("--effective-from", callback=iso_date, help="First date of service of that release.")
 @click.option("--effective-to", callback=iso_date, help="Last date of service (optional).")
@@ -61,9 +62,9 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
             reports.append(loader.load_release(session, source))
             reports.append(loader.load_synonyms(session))
     elif gem_file:
-        rows, description, checksum = loader.gem_file_rows(gem_file)
+        gem = gems.read_gem_file(gem_file)
         with db.session_scope() as session:
-            reports.append(loader.load_gems(session, rows, source=description, checksum=checksum))
+            reports.append(gems.load_gem_file(session, gem))
     else:
         # One transaction per release: a failure leaves the others (and the old copy) as they were.
         for source in loader.builtin_releases():
@@ -71,8 +72,9 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
                 reports.append(loader.load_release(session, source))
                 click.echo(reports[-1].line())
         with db.session_scope() as session:
-            reports.append(loader.load_gems(session))
-            click.echo(reports[-1].line())
+            for report in gems.load_packaged(session):
+                reports.append(report)
+                click.echo(report.line())
         with db.session_scope() as session:
             reports.append(loader.load_synonyms(session))
             click.echo(reports[-1].line())
@@ -131,12 +133,25 @@ def codeset_list(as_json: bool) -> None:
 @click.option("--release", "label", help="Release label (default: the newest).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def codeset_show(code: str, label: str | None, as_json: bool) -> None:
-    """Title, billable flag, parent, children and inclusion terms of CODE."""
+    """Title, billable flag, parent, children, inclusion terms and ICD-9-CM sources of an
+    ICD-10-CM CODE; or the titles and GEM targets of an ICD-9-CM CODE (250.00, V70.0)."""
+    from worker.errors import NoReleaseError
+
     ensure_schema()
     with db.session_scope() as session:
-        detail = catalog.show_code(session, code, label)
+        try:
+            detail = catalog.show_code(session, code, label)
+        except NoReleaseError:
+            legacy = catalog.show_icd9(session, code)
+            if legacy is None:
+                raise
+            _show_icd9(legacy, as_json)
+            return
+        # V70.0 is a header in ICD-10-CM and a billable ICD-9-CM code: show both readings.
+        also = catalog.show_icd9(session, code) if code.strip()[:1].isalpha() else None
     if as_json:
-        click.echo(json.dumps(detail.__dict__, default=list))
+        record = {**detail.__dict__, "also_icd9": also.__dict__ if also is not None else None}
+        click.echo(json.dumps(record, default=list))
         return
     click.echo(f"{detail.code}  {detail.title}")
     click.echo(f"  release:   {detail.release}")
@@ -153,6 +168,23 @@ def codeset_show(code: str, label: str | None, as_json: bool) -> None:
         click.echo(f"  includes:  {term}")
     for term in detail.synonyms:
         click.echo(f"  synonym:   {term}")
+    for icd9, title, flags in detail.icd9_sources:
+        click.echo(f"  ICD-9-CM:  {icd9:<7} {flags}  {title}")
+    if also is not None:
+        click.echo("also an ICD-9-CM code:")
+        _show_icd9(also, False)
+
+
+def _show_icd9(detail: catalog.Icd9Detail, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(detail.__dict__))
+        return
+    click.echo(f"{detail.code}  {detail.title}  (ICD-9-CM)")
+    if detail.short_title:
+        click.echo(f"  short:     {detail.short_title}")
+    click.echo("  GEM flags: approximate, no map, combination, scenario, choice list")
+    for target, flags in detail.targets:
+        click.echo(f"  ICD-10-CM: {target or 'NoDx':<8} {flags}")
 
 
 @codeset.command("diff")

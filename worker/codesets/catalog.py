@@ -8,9 +8,9 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.codesets.model import dot_icd10
+from worker.codesets.model import dot_icd9, dot_icd10
 from worker.errors import NoReleaseError
-from worker.models import Code, CodeSetRelease, Term
+from worker.models import Code, CodeSetRelease, GemBackward, GemMapping, Icd9Title, Term
 
 
 def releases(session: Session) -> list[CodeSetRelease]:
@@ -55,6 +55,37 @@ class CodeDetail:
     inclusion_terms: list[str]
     short_title: str | None
     synonyms: list[str]
+    # CMS's backward GEM: (ICD-9-CM code, its title, flags as CMS writes them), in file order.
+    icd9_sources: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Icd9Detail:
+    """An ICD-9-CM diagnosis code: CMS's v32 titles and its forward GEM rows."""
+
+    code: str
+    title: str
+    short_title: str
+    targets: list[tuple[str | None, str]]  # (ICD-10-CM target or None for no map, flags)
+
+
+def _flags(*flags: int) -> str:
+    """CMS's five flag digits (approximate, no map, combination, scenario, choice list): 10111."""
+    return "".join(str(int(flag)) for flag in flags)
+
+
+def show_icd9(session: Session, code: str) -> Icd9Detail | None:
+    """None when CODE is no ICD-9-CM diagnosis code of the loaded titles and GEM."""
+    dotted = dot_icd9(code)
+    titles = session.get(Icd9Title, dotted)
+    rows = session.execute(
+        select(GemMapping.icd10_code, GemMapping.approximate, GemMapping.no_map,
+               GemMapping.combination, GemMapping.scenario, GemMapping.choice_list)
+        .where(GemMapping.icd9_code == dotted).order_by(GemMapping.id)).all()
+    if titles is None and not rows:
+        return None
+    return Icd9Detail(dotted, titles.title if titles else "", titles.short_title if titles else "",
+                      [(target, _flags(*flags)) for target, *flags in rows])
 
 
 def show_code(session: Session, code: str, label: str | None = None) -> CodeDetail:
@@ -72,7 +103,14 @@ def show_code(session: Session, code: str, label: str | None = None) -> CodeDeta
         select(Term.kind, Term.text).where(Term.release_id == release.id, Term.code == dotted)
         .order_by(Term.id)
     ).all()
+    sources = session.execute(
+        select(GemBackward.icd9_code, Icd9Title.title, GemBackward.approximate, GemBackward.no_map,
+               GemBackward.combination, GemBackward.scenario, GemBackward.choice_list)
+        .outerjoin(Icd9Title, Icd9Title.code == GemBackward.icd9_code)
+        .where(GemBackward.icd10_code == dotted).order_by(GemBackward.id)).all()
     return CodeDetail(
+        icd9_sources=[(icd9 or "NoDx", title or "", _flags(*flags))
+                      for icd9, title, *flags in sources],
         release=release.label, code=row.code, title=row.title, billable=row.billable,
         parent=row.parent, parent_title=parent.title if parent else None,
         children=[(c, t, b) for c, t, b in children],

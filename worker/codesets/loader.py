@@ -1,4 +1,7 @@
-"""Load code-set releases, GEMs and curated synonyms into the database: checked, idempotent, set-based."""
+"""Load code-set releases and curated synonyms into the database: checked, idempotent, set-based.
+
+The GEMs and ICD-9-CM titles load in worker.codesets.gems.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from worker.bulk import copy_rows
 from worker.codesets import sources, tabular
-from worker.codesets.model import CodeRow, GemRow, ParsedRelease, TermRow, dot_icd10
+from worker.codesets.model import CodeRow, ParsedRelease, TermRow, dot_icd10
 from worker.errors import SourceDataError
 from worker.models import Code as CodeModel
-from worker.models import CodeSetRelease, DataVersion, GemMapping, Term, utcnow
+from worker.models import CodeSetRelease, DataVersion, Term, utcnow
 
 # Part of every checksum: a parser fix must reload releases that were read with the old one.
 PARSER_VERSION = "1"
@@ -181,57 +184,12 @@ def load_release(session: Session, source: ReleaseSource) -> LoadReport:
     return LoadReport(source.label, outcome, detail, time.perf_counter() - started)
 
 
-def _data_version(session: Session, name: str) -> DataVersion | None:
+def data_version(session: Session, name: str) -> DataVersion | None:
     return session.get(DataVersion, name)
 
 
-def load_gems(session: Session, rows: list[GemRow] | None = None, *, source: str = "",
-              checksum: str = "") -> LoadReport:
-    """Replace the GEM table when its source changed; the packaged icdmap file by default."""
-    started = time.perf_counter()
-    if rows is None:
-        path = sources.package_data("icdmap", "data", "icd_mapping.db")
-        checksum = hashlib.sha256((PARSER_VERSION + tabular.file_checksum(path)).encode()).hexdigest()
-        source = "CMS 2018 ICD-9-CM to ICD-10-CM GEM (icdmap 0.1.1, icd_mapping.db)"
-        current = _data_version(session, "gem")
-        if current is not None and current.checksum == checksum:
-            return LoadReport("GEM", "unchanged", f"{current.rows:,} mappings, same source checksum",
-                              time.perf_counter() - started)
-        rows = sources.read_icdmap_db(path)
-    current = _data_version(session, "gem")
-    if current is not None and current.checksum == checksum:
-        return LoadReport("GEM", "unchanged", f"{current.rows:,} mappings, same source checksum",
-                          time.perf_counter() - started)
-    outcome = "replaced" if current is not None else "loaded"
-    session.execute(delete(GemMapping))
-    copy_rows(
-        session, "gem_mapping",
-        ("source", "icd9_code", "icd9_title", "icd10_code", "approximate", "no_map", "combination",
-         "scenario", "choice_list"),
-        ((source[:64], r.icd9_code, r.icd9_title, r.icd10_code, r.approximate, r.no_map,
-          r.combination, r.scenario, r.choice_list) for r in rows),
-    )
-    _set_version(session, "gem", source, checksum, len(rows))
-    sources_count = len({r.icd9_code for r in rows})
-    flags = {
-        "approximate": sum(r.approximate and not r.no_map for r in rows),
-        "no map": sum(r.no_map for r in rows),
-        "combination": sum(r.combination for r in rows),
-    }
-    detail = (f"{len(rows):,} mappings for {sources_count:,} ICD-9-CM codes ("
-              + ", ".join(f"{v:,} {k}" for k, v in flags.items()) + f") from {source}")
-    return LoadReport("GEM", outcome, detail, time.perf_counter() - started)
-
-
-def gem_file_rows(path: Path) -> tuple[list[GemRow], str, str]:
-    """Rows, source description and checksum of a CMS GEM text file given by a user."""
-    rows = sources.read_cms_gem_file(path)
-    checksum = hashlib.sha256((PARSER_VERSION + tabular.file_checksum(path)).encode()).hexdigest()
-    return rows, f"CMS GEM file {path.name}", checksum
-
-
-def _set_version(session: Session, name: str, source: str, checksum: str, rows: int) -> None:
-    current = _data_version(session, name)
+def set_version(session: Session, name: str, source: str, checksum: str, rows: int) -> None:
+    current = data_version(session, name)
     if current is None:
         session.add(DataVersion(name=name, source=source, checksum=checksum, rows=rows))
     else:
@@ -271,7 +229,7 @@ def load_synonyms(session: Session, path: Path = SYNONYMS_FILE) -> LoadReport:
     for release in releases:
         digest.update(f"{release.label}:{release.checksum}".encode())
     checksum = digest.hexdigest()
-    current = _data_version(session, "synonyms")
+    current = data_version(session, "synonyms")
     if current is not None and current.checksum == checksum:
         return LoadReport("synonyms", "unchanged", f"{current.rows:,} synonym terms, same file",
                           time.perf_counter() - started)
@@ -284,7 +242,7 @@ def load_synonyms(session: Session, path: Path = SYNONYMS_FILE) -> LoadReport:
         rows = [(release.id, code, term, "synonym") for term, code in pairs if code in known]
         skipped[release.label] = len(pairs) - len(rows)
         stored += copy_rows(session, "term", ("release_id", "code", "text", "kind"), rows)
-    _set_version(session, "synonyms", str(path.name), checksum, stored)
+    set_version(session, "synonyms", str(path.name), checksum, stored)
     detail = f"{len(pairs):,} curated synonyms, {stored:,} terms stored"
     not_billable = {k: v for k, v in skipped.items() if v}
     if not_billable:

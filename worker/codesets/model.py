@@ -42,16 +42,32 @@ class ParsedRelease:
         return sum(1 for c in self.codes if c.billable)
 
 
+# GEM directions: CMS's forward file maps ICD-9-CM to ICD-10-CM, the backward file the reverse.
+FORWARD = "forward"
+BACKWARD = "backward"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class GemRow:
-    icd9_code: str  # dotted: 250.00, V45.81, E814.6
-    icd9_title: str
-    icd10_code: str | None  # dotted, None for "no map"
+    """One GEM row as CMS writes it: source code, target code, the five flags."""
+
+    source: str  # dotted code of the source system: 250.00, V45.81, E814.6 (forward); E11.9
+    target: str | None  # dotted code of the other system; None for "no map"
     approximate: bool
     no_map: bool
     combination: bool
     scenario: int
     choice_list: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GemFile:
+    """A whole GEM file, read and checked, ready to replace its direction's table."""
+
+    direction: str  # FORWARD or BACKWARD
+    rows: list[GemRow]
+    source: str  # what it is, for `codeset load` and data_version
+    checksum: str
 
 
 def dot_icd10(code: str) -> str:

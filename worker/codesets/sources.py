@@ -1,4 +1,4 @@
-"""Readers for the other code-set sources: CMS order files, the FY2025 SQLite file, the GEMs."""
+"""Readers for the other code-set sources: CMS order files, the FY2025 SQLite file."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from worker.codesets.model import CodeRow, GemRow, TermRow, dot_icd9, dot_icd10
+from worker.codesets.model import CodeRow, TermRow, dot_icd10
 from worker.errors import SourceDataError
 
 
 def package_data(package: str, *parts: str) -> Path:
-    """A data file inside an installed package, found without importing the package.
-
-    (icdmap's __init__ imports pandas; we only need its SQLite file.)
-    """
+    """A data file inside an installed package, found without importing the package (we need
+    only the files, not what the package's __init__ would import)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise SourceDataError(f"package {package!r} is not installed: pip install -e .")
@@ -101,59 +99,3 @@ def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
     except sqlite3.DatabaseError as exc:
         raise SourceDataError(f"{path}: not a readable SQLite file of the expected shape ({exc})") \
             from None
-
-
-def _flags(raw: str | None) -> tuple[bool, bool, bool, int, int]:
-    flags = (raw or "").strip()
-    if len(flags) != 5 or not flags.isdigit():
-        raise ValueError(raw)
-    return flags[0] == "1", flags[1] == "1", flags[2] == "1", int(flags[3]), int(flags[4])
-
-
-def read_icdmap_db(path: Path) -> list[GemRow]:
-    """ICD-9-CM -> ICD-10-CM GEM rows from the icdmap package (CMS 2018 GEM with titles)."""
-    out = []
-    for icd9, title, icd10, flags in _query(
-        path, 'SELECT "ICD-9", "ICD-9 English", "ICD-10", "Mapping Code" FROM icd_mapping'
-    ):
-        if not icd9:
-            continue
-        if icd10 in (None, "", "NoDx"):
-            # The package drops the flags of no-map rows; in CMS's file they read 11000.
-            out.append(GemRow(dot_icd9(icd9), title or "", None, True, True, False, 0, 0))
-            continue
-        try:
-            approximate, no_map, combination, scenario, choice = _flags(flags)
-        except ValueError:
-            raise SourceDataError(f"{path}: GEM flags {flags!r} of {icd9} are not five digits") \
-                from None
-        out.append(GemRow(dot_icd9(icd9), title or "", dot_icd10(icd10), approximate, no_map,
-                          combination, scenario, choice))
-    if not out:
-        raise SourceDataError(f"{path}: no GEM rows found")
-    return out
-
-
-def read_cms_gem_file(path: Path) -> list[GemRow]:
-    """CMS's own I9->I10 GEM text file (2018_I9gem.txt): `source target flags` per line."""
-    if not path.is_file():
-        raise SourceDataError(f"{path}: file not found")
-    out = []
-    with path.open(encoding="latin-1") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                icd9, icd10, flags = fields
-                approximate, no_map, combination, scenario, choice = _flags(flags)
-            except ValueError:
-                raise SourceDataError(
-                    f"{path}, line {line_no}: expected 'ICD9 ICD10 FLAGS' (CMS GEM format)"
-                ) from None
-            target = None if no_map or icd10 == "NoDx" else dot_icd10(icd10)
-            out.append(GemRow(dot_icd9(icd9), "", target, approximate, no_map, combination,
-                              scenario, choice))
-    if not out:
-        raise SourceDataError(f"{path}: no GEM rows found")
-    return out

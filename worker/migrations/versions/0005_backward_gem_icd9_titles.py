@@ -1,0 +1,52 @@
+"""CMS's backward GEM and the ICD-9-CM v32 titles
+
+The forward GEM (gem_mapping) now comes from CMS's own 2018 file; the backward file lets
+`codeset show` list an ICD-10-CM code's ICD-9-CM sources, and CMS's v32 titles name ICD-9-CM
+codes in messages and resolve legacy titles typed as text.
+
+Revision ID: 0005
+Revises: 0003
+Create Date: 2026-12-04 19:50:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "gem_backward",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True,
+                  nullable=False),
+        sa.Column("icd10_code", sa.String(length=8), nullable=False),
+        sa.Column("icd9_code", sa.String(length=8), nullable=True),
+        sa.Column("approximate", sa.Boolean(), nullable=False),
+        sa.Column("no_map", sa.Boolean(), nullable=False),
+        sa.Column("combination", sa.Boolean(), nullable=False),
+        sa.Column("scenario", sa.SmallInteger(), nullable=False),
+        sa.Column("choice_list", sa.SmallInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_gem_backward")),
+    )
+    with op.batch_alter_table("gem_backward", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_gem_backward_icd10_code"), ["icd10_code"], unique=False)
+    op.create_table(
+        "icd9_title",
+        sa.Column("code", sa.String(length=8), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("short_title", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_icd9_title")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("icd9_title")
+    with op.batch_alter_table("gem_backward", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_gem_backward_icd10_code"))
+    op.drop_table("gem_backward")
