@@ -26,7 +26,8 @@ def test_resolve_options(any_db_url: str, tmp_path: Path) -> None:
                        database_url=any_db_url, data_dir=tmp_path)
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout)
-    assert (row["status"], row["method"], row["code_set"]) == ("needs_review", "icd9_gem", "FY2025")
+    assert (row["status"], row["code"], row["method"], row["code_set"]) == (
+        "resolved", "E11.9", "icd9_gem", "FY2025")
 
 
 def test_resolve_exit_codes(any_db_url: str, tmp_path: Path) -> None:

@@ -35,8 +35,9 @@ from worker.errors import NoReleaseError
 from worker.memo import remember
 from worker.resolver import cache, codes, gems, loading
 from worker.resolver import outcome as out
+from worker.resolver.gems import Icd9Data
 from worker.resolver.hierarchy import CodeTable, remember_core_words
-from worker.resolver.loading import GemTarget, ReleaseInfo
+from worker.resolver.loading import ReleaseInfo
 from worker.resolver.normalize import (
     code_candidate,
     dotted,
@@ -104,7 +105,7 @@ class Resolver:
         self._starts: list[dt.date] = []
         self._tables: dict[str, CodeTable] = {}
         self._indexes: dict[str, ReleaseIndex] = {}
-        self._gems: dict[str, tuple[GemTarget, ...]] | None = None
+        self._icd9: Icd9Data | None = None  # the forward GEM and ICD-9-CM titles
         self._overrides: dict[str, str] = {}
         self._abbreviations: dict[str, loading.Abbreviation] = {}
         self._memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -181,8 +182,9 @@ class Resolver:
                 self._tables.clear()
                 self._indexes.clear()
                 self._abbreviations = loading.abbreviations()
-            if old_rows.get("data:gem") != new_rows.get("data:gem"):
-                self._gems = None
+            if any(old_rows.get(name) != new_rows.get(name)
+                   for name in ("data:gem", "data:icd9_titles")):
+                self._icd9 = None
             self._memo.clear()
             self._text_memo.clear()
             self._by_date.clear()
@@ -297,11 +299,11 @@ class Resolver:
         speller.also_known([w for w in text_index.shorthand_words if not speller.near_a_word(w)])
         return speller
 
-    def _gem(self) -> dict[str, tuple[GemTarget, ...]]:
-        if self._gems is None:
+    def _legacy(self) -> Icd9Data:
+        if self._icd9 is None:
             with self._sessions() as session:
-                self._gems = loading.gems(session)
-        return self._gems
+                self._icd9 = Icd9Data(loading.gems(session), loading.icd9_titles(session))
+        return self._icd9
 
     # -- resolving -------------------------------------------------------------------------
 
@@ -337,7 +339,8 @@ class Resolver:
             return out.invalid(f"unknown coding system {system!r}; use one of {', '.join(SYSTEMS)}"
                                if len(str(system)) <= 20 else "unknown coding system")
         found = self._decide(term, system, label, note)
-        if note == _NOTE_NONE or found.status == INVALID_INPUT or found.method == out.ICD9_GEM:
+        if note == _NOTE_NONE or found.status == INVALID_INPUT or \
+                found.method in (out.ICD9_GEM, out.ICD9_TITLE):
             return found
         why = ("the date of service is before ICD-10-CM (2015-10-01)" if note == _NOTE_PRE_ICD10
                else "the date of service is before every loaded release")
@@ -358,19 +361,24 @@ class Resolver:
             if system == SYSTEM_ICD9CM:
                 if icd9 is None:
                     return out.invalid("system icd9cm, but the entry is not in ICD-9-CM code form")
-                return gems.resolve_icd9(icd9, self._gem(), table)
-            if icd9 is not None and note == _NOTE_PRE_ICD10 and icd9 in self._gem():
-                return gems.resolve_icd9(icd9, self._gem(), table)
+                return gems.resolve_icd9(icd9, self._legacy(), table)
+            legacy = self._legacy() if icd9 is not None else None
+            if legacy is not None and icd9 is not None and note == _NOTE_PRE_ICD10 \
+                    and icd9 in legacy.gem:
+                return gems.resolve_icd9(icd9, legacy, table)
             flat = icd10_flat(compact)
             if flat is not None:
                 others = [self._table(r.label) for r in reversed(self._releases)
                           if r.label != label]
                 found = codes.resolve_icd10(term, flat, table, others)
                 if found is not None:
+                    if legacy is not None and icd9 is not None and icd9 in legacy.gem \
+                            and system == SYSTEM_AUTO and _completed(flat, found):
+                        return _either_reading(icd9, found, legacy, table)
                     return found
                 unknown_code = dotted(flat)
-            if icd9 is not None and (flat is None or icd9 in self._gem()):
-                return gems.resolve_icd9(icd9, self._gem(), table)
+            if legacy is not None and icd9 is not None and (flat is None or icd9 in legacy.gem):
+                return gems.resolve_icd9(icd9, legacy, table)
             if system == SYSTEM_ICD10CM:
                 return (codes.well_formed_unknown(unknown_code) if unknown_code else
                         out.invalid("system icd10cm, but the entry is not in ICD-10-CM code form"))
@@ -381,6 +389,9 @@ class Resolver:
         if key in NULL_MARKERS:
             return out.invalid("the entry is a placeholder for a missing value, not a diagnosis")
         matcher = self._index(label).text
+        titled = self._icd9_title(key, note, table, matcher)
+        if titled is not None:
+            return titled
         if not matcher.knows(key) and \
                 not any(sum(ch.isalpha() for ch in word) >= 2 for word in key.split()):
             if unknown_code:
@@ -394,6 +405,18 @@ class Resolver:
             return codes.well_formed_unknown(unknown_code)
         return found
 
+    def _icd9_title(self, key: str, note: int, table: CodeTable, matcher: TextMatcher
+                    ) -> Outcome | None:
+        """A CMS ICD-9-CM title typed as text goes through its code's GEM. Where the same words
+        are also a term of the ICD-10-CM release, that term says it directly, unless the date
+        of service is before ICD-10-CM."""
+        legacy = self._legacy()
+        if key not in legacy.by_title:
+            return None
+        if note != _NOTE_PRE_ICD10 and matcher.exact(key) is not None:
+            return None
+        return gems.resolve_icd9_title(key, legacy, table)
+
     def _override(self, code: str, table: CodeTable) -> Outcome:
         if code in table.billable:
             return out.resolved(code, table.title(code), out.OVERRIDE, out.CONFIDENCE_EXACT,
@@ -405,6 +428,25 @@ class Resolver:
         return out.review([(c, table.title(c)) for c in successors], out.OVERRIDE,
                           f"the approved override {code} is not a billable code of {table.label}: "
                           "choose one of its successors")
+
+
+def _completed(flat: str, found: Outcome) -> bool:
+    """True when the ICD-10-CM reading needed placeholder X or a 7th character added."""
+    return len(flat) < 7 and found.method in (out.CODE_HEADER, out.CODE_NORMALIZED) and \
+        len(found.code.replace(".", "")) == 7
+
+
+def _either_reading(icd9: str, as_icd10: Outcome, legacy: Icd9Data, table: CodeTable) -> Outcome:
+    """V70.0: routine examination in ICD-9-CM, a bus accident in ICD-10-CM once a 7th character
+    is added. Nothing in the entry says which; the ICD-9-CM reading, the code as typed, first."""
+    as_icd9 = gems.resolve_icd9(icd9, legacy, table)
+    choices = gems.reading_choices(as_icd9, table)
+    choices += [c for c in gems.reading_choices(as_icd10, table) if c not in choices]
+    return out.review(
+        choices, out.ICD9_GEM,
+        f"{icd9} is ICD-9-CM {legacy.name(icd9)}, and ICD-10-CM {as_icd10.code} only with "
+        "placeholders or a 7th character added: choose the reading (a system column of icd9cm "
+        "or icd10cm, or a date of service before 2015-10-01, decides it)")
 
 
 def _as_fields(found: Outcome, label: str) -> tuple[Any, ...]:

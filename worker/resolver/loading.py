@@ -12,7 +12,7 @@ from sqlalchemy import String, bindparam, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from worker import db
-from worker.models import Code, CodeSetRelease, DataVersion, GemMapping, Override, Term
+from worker.models import Code, CodeSetRelease, DataVersion, GemMapping, Icd9Title, Override, Term
 
 ABBREVIATIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "abbreviations.csv"
 
@@ -114,6 +114,12 @@ def gems(session: Session) -> dict[str, tuple[GemTarget, ...]]:
             icd10, bool(approximate), bool(no_map), bool(combination), int(scenario or 0),
             int(choice_list or 0)))
     return {code: tuple(targets) for code, targets in out.items()}
+
+
+def icd9_titles(session: Session) -> dict[str, tuple[str, str]]:
+    """Dotted ICD-9-CM code -> (long title, short title), CMS's v32 descriptions."""
+    return {code: (title, short) for code, title, short in session.execute(
+        select(Icd9Title.code, Icd9Title.title, Icd9Title.short_title))}
 
 
 def overrides(session: Session) -> dict[str, str]:

@@ -15,6 +15,7 @@ CODE_NORMALIZED = "code_normalized"
 CODE_HEADER = "code_header"
 CODE_OTHER_RELEASE = "code_other_release"
 ICD9_GEM = "icd9_gem"
+ICD9_TITLE = "icd9_title"  # an ICD-9-CM title typed as text, then its code's GEM
 TITLE_EXACT = "title_exact"
 INCLUSION_TERM = "inclusion_term"
 SHORT_TITLE = "short_title"
