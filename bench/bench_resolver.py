@@ -13,6 +13,9 @@ free-text terms in chunks of 2,000 entries, the way the pipeline calls the resol
 reports medians. The cold runs build the indexes from the database; then as many fresh
 processes load them from the host cache the cold runs left (worker.resolver.cache).
 
+It also reports agreement with CMS's 2018 GEM over all 14,567 ICD-9-CM codes, and ICD-9-CM
+titles typed as text (bench/gem_agreement.py, which runs alone too).
+
 Top-1 counts the result's `code` (a `+` combination whole), whatever its status;
 "resolved right" counts only `resolved` results; precision is right / all `resolved`.
 """
@@ -40,6 +43,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "eval"))
+
+import gem_agreement  # noqa: E402  (bench/, beside this file)
 
 CHUNK = 2000
 STATUS_ORDER = ("resolved", "needs_review", "no_match", "invalid_input", "error")
@@ -294,6 +299,9 @@ def main() -> int:
         for line in report.pop("misses"):
             print(line)
         print_accuracy(report)
+        gem_report = gem_agreement.agreement()
+        gem_report.pop("misses")
+        gem_agreement.print_agreement(gem_report)
         return 0
 
     cache_dir = Path(tempfile.mkdtemp(prefix="dxcoder-bench-cache-"))
@@ -343,8 +351,11 @@ def main() -> int:
     }
     if args.baseline:
         summary["baseline_fts5_bm25"] = fts5_baseline()
+    summary["gem_agreement"] = gem_agreement.agreement()
+    summary["gem_agreement"].pop("misses")
     print_accuracy(summary["accuracy"])
     print_speed(summary)
+    gem_agreement.print_agreement(summary["gem_agreement"])
     out_dir = ROOT / "bench" / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"resolver-{dt.datetime.now():%Y%m%d-%H%M%S}.json"

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from worker.codesets import sources, tabular  # noqa: E402
+from worker.codesets.gems import packaged_gems  # noqa: E402
+from worker.codesets.model import FORWARD  # noqa: E402
 
 DATA = ROOT / "worker" / "data"
 # Share of each kind of line in the file (sums to 1).
@@ -76,8 +78,8 @@ def rows(lines: int, seed: int) -> Iterator[list[str]]:
     billable = [c.code for c in codes if c.billable]
     rng.shuffle(billable)
     pick_code = _zipf_picker(billable, rng)
-    gems = sorted({g.icd9_code for g in sources.read_icdmap_db(
-        sources.package_data("icdmap", "data", "icd_mapping.db"))})
+    gems = sorted({row.source for gem in packaged_gems() if gem.direction == FORWARD
+                   for row in gem.rows})
     rng.shuffle(gems)
     pick_icd9 = _zipf_picker(gems, rng)
     synonyms = _read_column(DATA / "synonyms.csv", "term")

