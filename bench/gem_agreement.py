@@ -108,6 +108,7 @@ def _billable_under(code: str, table: Any) -> set[str]:
 def agreement(release: str | None = None, show_misses: bool = False) -> dict[str, Any]:
     from worker.contract import Entry
     from worker.resolver import get_resolver
+    from worker.resolver.gems import title_index
     from worker.resolver.normalize import text_key
 
     resolver = get_resolver()
@@ -154,6 +155,7 @@ def agreement(release: str | None = None, show_misses: bool = False) -> dict[str
     # Titles typed as text: the same answer as their code (status and code).
     by_code = {code: (r.status, r.code) for code, r in zip(codes, results, strict=True)}
     titles = cms_titles()
+    shared = title_index(titles)  # a title several codes have (long or short) is a choice
     title_report = {}
     for slot, name in ((0, "long"), (1, "short")):
         typed = [(code, pair[slot]) for code, pair in sorted(titles.items()) if pair[slot]]
@@ -164,12 +166,11 @@ def agreement(release: str | None = None, show_misses: bool = False) -> dict[str
         same = sum((a.status, a.code) == by_code[code] for (code, _), a in zip(typed, answers,
                                                                                  strict=True))
         methods = collections.Counter(a.method for a in answers)
-        shared = collections.Counter(text_key(title) for _, title in typed)
         by_method: collections.Counter[str] = collections.Counter()
         for (code, title), a in zip(typed, answers, strict=True):
             agrees = (a.status, a.code) == by_code[code]
             if a.method == "icd9_title":
-                why = "shared title" if shared[text_key(title)] > 1 else "own title"
+                why = "shared title" if len(shared.get(text_key(title), ())) > 1 else "own title"
                 by_method[f"icd9_title ({why}):{'agree' if agrees else 'differ'}"] += 1
             elif a.method in ("title_exact", "inclusion_term", "short_title", "synonym"):
                 by_method["an ICD-10-CM term of the same words"] += 1

@@ -106,6 +106,9 @@ class Resolver:
         self._tables: dict[str, CodeTable] = {}
         self._indexes: dict[str, ReleaseIndex] = {}
         self._icd9: Icd9Data | None = None  # the forward GEM and ICD-9-CM titles
+        # ICD-9-CM title key -> codes: read on the first free text, without the GEM rows.
+        self._icd9_titles: dict[str, tuple[str, str]] | None = None
+        self._icd9_by_title: dict[str, tuple[str, ...]] | None = None
         self._overrides: dict[str, str] = {}
         self._abbreviations: dict[str, loading.Abbreviation] = {}
         self._memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -184,7 +187,7 @@ class Resolver:
                 self._abbreviations = loading.abbreviations()
             if any(old_rows.get(name) != new_rows.get(name)
                    for name in ("data:gem", "data:icd9_titles")):
-                self._icd9 = None
+                self._icd9 = self._icd9_titles = self._icd9_by_title = None
             self._memo.clear()
             self._text_memo.clear()
             self._by_date.clear()
@@ -302,8 +305,19 @@ class Resolver:
     def _legacy(self) -> Icd9Data:
         if self._icd9 is None:
             with self._sessions() as session:
-                self._icd9 = Icd9Data(loading.gems(session), loading.icd9_titles(session))
+                self._icd9 = Icd9Data(loading.gems(session), self._titles())
         return self._icd9
+
+    def _titles(self) -> dict[str, tuple[str, str]]:
+        if self._icd9_titles is None:
+            with self._sessions() as session:
+                self._icd9_titles = loading.icd9_titles(session)
+        return self._icd9_titles
+
+    def _by_title(self) -> dict[str, tuple[str, ...]]:
+        if self._icd9_by_title is None:
+            self._icd9_by_title = gems.title_index(self._titles())
+        return self._icd9_by_title
 
     # -- resolving -------------------------------------------------------------------------
 
@@ -410,12 +424,10 @@ class Resolver:
         """A CMS ICD-9-CM title typed as text goes through its code's GEM. Where the same words
         are also a term of the ICD-10-CM release, that term says it directly, unless the date
         of service is before ICD-10-CM."""
-        legacy = self._legacy()
-        if key not in legacy.by_title:
+        codes9 = self._by_title().get(key)
+        if not codes9 or (note != _NOTE_PRE_ICD10 and matcher.exact(key) is not None):
             return None
-        if note != _NOTE_PRE_ICD10 and matcher.exact(key) is not None:
-            return None
-        return gems.resolve_icd9_title(key, legacy, table)
+        return gems.resolve_icd9_title(codes9, self._legacy(), table)
 
     def _override(self, code: str, table: CodeTable) -> Outcome:
         if code in table.billable:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 
@@ -28,33 +29,36 @@ _MAX_COMBINATIONS = 25
 _TITLE_IN_MESSAGE = 90
 
 
-@dataclasses.dataclass(slots=True)
+def title_index(titles: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Exact-match key of every CMS ICD-9-CM title -> the codes that have it (long titles first:
+    a short title shared with another code's long title comes after it)."""
+    keyed: dict[str, list[str]] = {}
+    for slot in (0, 1):
+        for code, pair in titles.items():
+            key = text_key(pair[slot]) if pair[slot] else ""
+            if key:
+                found = keyed.setdefault(key, [])
+                if code not in found:
+                    found.append(code)
+    return {key: tuple(codes) for key, codes in keyed.items()}
+
+
+@dataclasses.dataclass
 class Icd9Data:
     """The forward GEM and CMS's ICD-9-CM titles, read once per process."""
 
     gem: dict[str, tuple[GemTarget, ...]]
     titles: Mapping[str, tuple[str, str]]  # code -> (long, short)
-    by_title: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
-    # ICD-9-CM headers (521.2, 250) -> their billable codes: the GEMs list only billable codes.
-    children: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        # Long titles first: a short title shared with another code's long title loses to it.
-        keyed: dict[str, list[str]] = {}
-        for slot in (0, 1):
-            for code, pair in self.titles.items():
-                key = text_key(pair[slot]) if pair[slot] else ""
-                if key and code in self.gem:
-                    found = keyed.setdefault(key, [])
-                    if code not in found:
-                        found.append(code)
-        self.by_title = {key: tuple(codes) for key, codes in keyed.items()}
+    @functools.cached_property
+    def children(self) -> dict[str, tuple[str, ...]]:
+        """ICD-9-CM headers (521.2, 250) -> their billable codes: the GEMs list only those."""
         under: dict[str, list[str]] = {}
         for code in sorted(self.gem):
             flat = code.replace(".", "")
             for cut in range(4 if flat.startswith("E") else 3, len(flat)):
                 under.setdefault(flat[:cut], []).append(code)
-        self.children = {flat: tuple(codes) for flat, codes in under.items()}
+        return {flat: tuple(codes) for flat, codes in under.items()}
 
     def name(self, code9: str) -> str:
         """`250.00 (Diabetes mellitus without mention of complication, …)` for messages."""
@@ -176,12 +180,9 @@ def _combination(name: str, rows: Sequence[GemTarget], table: CodeTable,
                       f"choice list ({len(scenarios)} scenario(s)); choose a combination")
 
 
-def resolve_icd9_title(key: str, data: Icd9Data, table: CodeTable) -> Outcome | None:
-    """An ICD-9-CM title typed as text (legacy systems store the title, not the code): its
-    code's GEM outcome, method `icd9_title`, the code named. None if no title has this key."""
-    codes9 = data.by_title.get(key)
-    if not codes9:
-        return None
+def resolve_icd9_title(codes9: Sequence[str], data: Icd9Data, table: CodeTable) -> Outcome:
+    """An ICD-9-CM title typed as text (legacy systems store the title, not the code): the GEM
+    outcome of the codes with that title (title_index), method `icd9_title`, the code named."""
     found = [(code9, resolve_icd9(code9, data, table)) for code9 in codes9]
     if len(found) == 1:
         code9, outcome = found[0]
