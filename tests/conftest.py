@@ -23,7 +23,7 @@ from tests.servers import ThrowawayPostgres
 from tests.workers import Worker, dxcoder_env
 from worker import db, migrate
 from worker import settings as settings_module
-from worker.codesets import gems, loader
+from worker.codesets import gems, loader, notes
 from worker.settings import Settings
 
 PG_SERVER = os.environ.get("DXCODER_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
@@ -56,6 +56,7 @@ def load_everything() -> None:
     for source in loader.builtin_releases():
         with db.session_scope() as session:
             loader.load_release(session, source)
+            notes.load_release_notes(session, source)
     with db.session_scope() as session:
         gems.load_packaged(session)
     with db.session_scope() as session:

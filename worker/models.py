@@ -104,6 +104,23 @@ class GemMapping(Base):
     choice_list: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
+class CodeNote(Base):
+    """A tabular instructional note that claim edits check (Excludes1, Code first, Use additional
+    code), its code references read into ranges at load time (worker.codesets.notes)."""
+
+    __tablename__ = "code_note"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(
+        ForeignKey("code_set_release.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # excludes1 | code_first | use_additional
+    holder_code: Mapped[str] = mapped_column(String(16))  # E11.621, or a section E08-E13
+    holder_low: Mapped[str] = mapped_column(String(8))  # flat bounds of the codes that inherit it
+    holder_high: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    refs: Mapped[list[Any]] = mapped_column(JSON)  # [[low, high, positions, characters, suffix]]
+    if_applicable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class GemBackward(Base):
     """One ICD-10-CM -> ICD-9-CM row of CMS's backward GEM (2018_I10gem.txt), flags kept.
 

@@ -21,8 +21,8 @@ def test_second_load_changes_nothing_and_says_so(any_db_url: str, tmp_path: Path
     result = run_dxcoder("codeset", "load", database_url=any_db_url, data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "nothing changed: every source was already loaded" in result.stdout
-    # FY2025, FY2026, ICD-9-CM titles, both GEM directions, synonyms.
-    assert result.stdout.count("unchanged") == 6
+    # FY2025, FY2026 and its notes, ICD-9-CM titles, both GEM directions, synonyms.
+    assert result.stdout.count("unchanged") == 7
 
 
 def test_load_leaves_each_release_index_built_for_the_first_job(any_db_url: str,

@@ -38,7 +38,7 @@ def test_x12_837p_end_to_end_with_claim_ids_and_by_claim(pipeline: PipelineEnv) 
     assert by_claim.returncode == 0, by_claim.stderr
     claims = csv_rows(by_claim.stdout)
     assert list(claims[0]) == ["claim_id", "lines", "statuses", "codes", "principal_code",
-                               "flags"]
+                               "flags", "edits"]
     assert [c["claim_id"] for c in claims] == ["PATIENT1-CLM", "PATIENT2-CLM", "PATIENT3-CLM"]
     assert [c["lines"] for c in claims] == ["4", "2", "1"]
     first = claims[0]

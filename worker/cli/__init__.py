@@ -10,6 +10,7 @@ from worker import __version__
 from worker.cli.base import run_main
 from worker.cli.codeset import codeset
 from worker.cli.config import config_command, db_group
+from worker.cli.edits import edits_command
 from worker.cli.inbox import COMMANDS as INBOX_COMMANDS
 from worker.cli.jobs import COMMANDS as JOB_COMMANDS
 from worker.cli.ops import COMMANDS as OPS_COMMANDS
@@ -34,6 +35,7 @@ cli.add_command(codeset)
 cli.add_command(recode)
 cli.add_command(resolve_command)
 cli.add_command(override)
+cli.add_command(edits_command)
 for _command in JOB_COMMANDS:
     cli.add_command(_command)
 for _command in OPS_COMMANDS:

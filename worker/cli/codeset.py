@@ -10,7 +10,7 @@ import click
 
 from worker import db
 from worker.cli.base import ensure_schema, iso_date
-from worker.codesets import catalog, gems, loader
+from worker.codesets import catalog, gems, loader, notes
 
 
 @click.group("codeset")
@@ -61,6 +61,9 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
         with db.session_scope() as session:
             reports.append(loader.load_release(session, source))
             reports.append(loader.load_synonyms(session))
+            noted = notes.load_release_notes(session, source)
+            if noted is not None:
+                reports.append(noted)
     elif gem_file:
         gem = gems.read_gem_file(gem_file)
         with db.session_scope() as session:
@@ -71,6 +74,10 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
             with db.session_scope() as session:
                 reports.append(loader.load_release(session, source))
                 click.echo(reports[-1].line())
+                noted = notes.load_release_notes(session, source)
+                if noted is not None:
+                    reports.append(noted)
+                    click.echo(noted.line())
         with db.session_scope() as session:
             for report in gems.load_packaged(session):
                 reports.append(report)

@@ -16,7 +16,7 @@ from worker import breakers
 from worker.cli.base import ensure_schema, sigterm_interrupts
 from worker.errors import DependencyUnavailable, JobError
 from worker.inbox.files import write_atomically
-from worker.pipeline import jobs, producer, results
+from worker.pipeline import claims, jobs, producer, results
 from worker.settings import get_settings, mask_url
 
 FORMATS = click.Choice(["csv", "jsonl", "x12"], case_sensitive=False)
@@ -239,7 +239,7 @@ def status_command(job_id: str, as_json: bool) -> None:
 def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool) -> None:
     """One row per input line, in input order, streamed (CSV is safe to open in a spreadsheet)."""
     ensure_schema()
-    write = results.write_claim_results if by_claim else results.write_results
+    write = claims.write_claim_results if by_claim else results.write_results
     if output is None:
         write(job_id, sys.stdout, fmt)
         return

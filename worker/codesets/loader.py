@@ -38,6 +38,7 @@ class ReleaseSource:
     description: str
     files: tuple[Path, ...]
     reader: Callable[[], tuple[list[CodeRow], list[TermRow], list[str]]]
+    tabular_xml: Path | None = None  # where its instructional notes are (worker.codesets.notes)
 
     def checksum(self) -> str:
         digest = hashlib.sha256(PARSER_VERSION.encode())
@@ -103,7 +104,7 @@ def tabular_source(xml: Path, label: str, effective_from: dt.date, effective_to:
         return codes, terms, notes
 
     files = (xml,) if code_list is None else (xml, code_list)
-    return ReleaseSource(label, effective_from, effective_to, description, files, read)
+    return ReleaseSource(label, effective_from, effective_to, description, files, read, xml)
 
 
 def order_file_source(path: Path, label: str, effective_from: dt.date,

@@ -1,8 +1,9 @@
-"""CMS's backward GEM and the ICD-9-CM v32 titles
+"""CMS's backward GEM, the ICD-9-CM v32 titles, the tabular notes claim edits check
 
 The forward GEM (gem_mapping) now comes from CMS's own 2018 file; the backward file lets
 `codeset show` list an ICD-10-CM code's ICD-9-CM sources, and CMS's v32 titles name ICD-9-CM
-codes in messages and resolve legacy titles typed as text.
+codes in messages and resolve legacy titles typed as text. code_note holds the tabular's
+Excludes1, Code first and Use additional code notes, their references read into code ranges.
 
 Revision ID: 0005
 Revises: 0003
@@ -43,9 +44,30 @@ def upgrade() -> None:
         sa.Column("short_title", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_icd9_title")),
     )
+    op.create_table(
+        "code_note",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("release_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("holder_code", sa.String(length=16), nullable=False),
+        sa.Column("holder_low", sa.String(length=8), nullable=False),
+        sa.Column("holder_high", sa.String(length=8), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("refs", sa.JSON(), nullable=False),
+        sa.Column("if_applicable", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["release_id"], ["code_set_release.id"],
+                                name=op.f("fk_code_note_release_id_code_set_release"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_code_note")),
+    )
+    with op.batch_alter_table("code_note", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_code_note_release_id"), ["release_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("code_note", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_code_note_release_id"))
+    op.drop_table("code_note")
     op.drop_table("icd9_title")
     with op.batch_alter_table("gem_backward", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_gem_backward_icd10_code"))

@@ -1,0 +1,114 @@
+"""Claim-level edits on hand-made claims: each edit where the tabular's notes call for it, and
+clean claims with none, through a real worker (PostgreSQL) and the embedded run (SQLite)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from tests.clitools import run_dxcoder
+from tests.conftest import PipelineEnv
+from tests.ingest_pipeline.helpers import cli
+
+DOS = "2026-01-10"
+CLAIMS = {
+    # clean: E11.621's "use additional code to identify site of ulcer (L97.4-, L97.5-)" is met,
+    # and L97's "code first ... diabetic ulcers (E11.621 ...)" too.
+    "CLEAN1": ["E11.621", "L97.409"],
+    # clean: the underlying disease (amyloidosis, E85.-) first, the manifestation after it.
+    "CLEAN2": ["E85.9", "G63"],
+    # clean: category notes (J45: tobacco exposure) are not asked of every claim.
+    "CLEAN3": ["R05.9", "J45.909"],
+    # E11's Excludes1 names postpancreatectomy diabetes (E13.-).
+    "EXCL": ["E11.9", "E13.9"],
+    # G63 polyneuropathy "in diseases classified elsewhere" listed first, no underlying disease.
+    "MANIF": ["G63", "I10"],
+    # E11.621 without a code for the ulcer's site.
+    "ADDL": ["E11.621"],
+    # the same code twice, and a line with no code.
+    "DUP": ["I10", "I10", "banana smoothie"],
+}
+
+
+def _claims_csv(path: Path) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["claim_id", "term", "date_of_service"])
+        for claim_id, codes in CLAIMS.items():
+            for code in codes:
+                writer.writerow([claim_id, code, DOS])
+    return path
+
+
+def _edits(text: str) -> dict[str, list[tuple[str, str, str]]]:
+    out: dict[str, list[tuple[str, str, str]]] = {claim: [] for claim in CLAIMS}
+    for row in csv.DictReader(io.StringIO(text)):
+        out[row["claim_id"]].append((row["edit"], row["codes"], row["severity"]))
+    return out
+
+
+EXPECTED = {
+    "CLEAN1": [], "CLEAN2": [], "CLEAN3": [],
+    "EXCL": [("excludes1", "E11.9|E13.9", "error")],
+    "MANIF": [("code_first", "G63", "error"), ("code_first", "G63", "error")],
+    "ADDL": [("use_additional", "E11.621", "warning")],
+    "DUP": [("not_coded", "", "warning"), ("duplicate", "I10", "warning")],
+}
+
+
+def _check(edits_csv: str, by_claim_csv: str) -> None:
+    assert _edits(edits_csv) == EXPECTED
+    rows = list(csv.DictReader(io.StringIO(edits_csv)))
+    excludes = next(r for r in rows if r["edit"] == "excludes1")
+    assert "Excludes1 at E11: postpancreatectomy diabetes mellitus (E13.-)" in excludes["message"]
+    first = next(r for r in rows if r["claim_id"] == "MANIF")
+    assert "manifestation code" in first["message"] and "listed first" in first["message"]
+    dup = next(r for r in rows if r["edit"] == "not_coded")
+    assert dup["message"].startswith("1 of 3 lines have no code valid on the date of service")
+    claims = {r["claim_id"]: r["edits"] for r in csv.DictReader(io.StringIO(by_claim_csv))}
+    assert claims["CLEAN1"] == "" and claims["EXCL"] == "excludes1:E11.9+E13.9"
+    assert claims["DUP"] == "not_coded|duplicate:I10"
+
+
+def test_edits_of_a_distributed_job(pipeline: PipelineEnv, tmp_path: Path) -> None:
+    pipeline.start_worker()
+    done = cli(pipeline, "submit", str(_claims_csv(tmp_path / "claims.csv")), "--wait")
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip().splitlines()[-1]
+    edits = cli(pipeline, "edits", job_id)
+    assert edits.returncode == 0, edits.stderr
+    _check(edits.stdout, cli(pipeline, "results", job_id, "--by-claim").stdout)
+
+
+def test_edits_of_an_embedded_run_to_a_file(sqlite_url: str, tmp_path: Path) -> None:
+    source = _claims_csv(tmp_path / "claims.csv")
+    done = run_dxcoder("run", str(source), "-o", str(tmp_path / "out.csv"), "--quiet",
+                       database_url=sqlite_url, data_dir=tmp_path)
+    assert done.returncode in (0, 1), done.stderr
+    jobs = run_dxcoder("jobs", database_url=sqlite_url, data_dir=tmp_path)
+    job_id = jobs.stdout.split()[0]
+    out = tmp_path / "edits.csv"
+    written = run_dxcoder("edits", job_id, "-o", str(out), database_url=sqlite_url,
+                          data_dir=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert written.stderr.strip() == f"6 edits -> {out}"
+    by_claim = run_dxcoder("results", job_id, "--by-claim", database_url=sqlite_url,
+                           data_dir=tmp_path)
+    _check(out.read_text(), by_claim.stdout)
+
+
+@pytest.mark.parametrize("reference", ["E08-E13 with .42", "T36-T50 with fifth or sixth character 5"])
+def test_note_references_with_conditions_become_ranges(reference: str) -> None:
+    from worker.codesets.notes import parse_group
+
+    ranges = parse_group(reference)
+    assert ranges is not None and len(ranges) == 1
+    if ".42" in reference:
+        assert ranges[0].covers("E11.42") and ranges[0].covers("E08.42")
+        assert not ranges[0].covers("E11.41") and not ranges[0].covers("E14.42")
+    else:
+        assert ranges[0].covers("T38.3X5A") and ranges[0].covers("T36.0X5A")
+        assert not ranges[0].covers("T38.3X1A") and not ranges[0].covers("T51.0X5A")

@@ -1,0 +1,223 @@
+"""Claim-level edits: a claim's codes checked against each other with the tabular's notes.
+
+After resolution each claim (X12 CLM, or lines sharing a claim id; the first-listed, or the
+ABK/BK line, is the principal) is checked against the notes of the release its lines used:
+
+- `excludes1` (error): two codes where an Excludes1 note of one, or of one of its ancestors,
+  section or chapter, names the other.
+- `code_first` (error): a manifestation code (its title, or its category's, says "in diseases
+  classified elsewhere") listed first, or with no code from the underlying range its note
+  names; for other Code first notes (L97: "any associated underlying condition, such as") a
+  missing code is a warning.
+- `use_additional` (warning): a code whose own or subcategory's "Use additional code" note
+  names companions (E11.621: L97.4-, L97.5-), none on the claim. Category, section and chapter
+  notes are left out: they list what to add when it applies (E11: insulin use; J45: tobacco
+  exposure; A00-B99: drug resistance), which most claims rightly lack, and would bury the
+  warnings that matter.
+- `duplicate` (warning): the same code twice on one claim.
+- `not_coded` (warning): the claim's lines with no code valid on the date of service, summed up.
+
+Only `resolved` codes take part; a `+`-joined GEM combination counts as its codes.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker import contract, db
+from worker.codesets.notes import CODE_FIRST, EXCLUDES1, USE_ADDITIONAL, CodeRange, Note, flat
+from worker.models import Code, CodeNote, CodeSetRelease
+from worker.pipeline import claims
+from worker.pipeline.claims import ClaimLine
+from worker.pipeline.results import spreadsheet_safe
+
+ERROR, WARNING = "error", "warning"
+EDITS = (EXCLUDES1, CODE_FIRST, USE_ADDITIONAL, "duplicate", "not_coded")
+EDIT_FIELDS = ("claim_id", "edit", "codes", "severity", "message")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Edit:
+    claim_id: str
+    edit: str
+    codes: str  # `|`-joined, in claim order
+    severity: str
+    message: str
+
+    def record(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+class NoteBook:
+    """One release's notes, found by code: a code inherits the notes of its ancestors (by
+    prefix) and of the sections and chapters whose range holds it."""
+
+    def __init__(self, label: str, notes: Iterable[Note], manifestations: Iterable[str] = ()
+                 ) -> None:
+        self.label = label
+        # Flat codes whose title says "in diseases classified elsewhere" (and their children).
+        self._manifestations = frozenset(manifestations)
+        self._by_holder: dict[str, list[Note]] = collections.defaultdict(list)
+        self._ranged: list[Note] = []
+        for note in notes:
+            if note.holder.low == note.holder.high:
+                self._by_holder[note.holder.low].append(note)
+            else:
+                self._ranged.append(note)
+        self._memo: dict[tuple[str, str], tuple[Note, ...]] = {}
+
+    def is_manifestation(self, code: str) -> bool:
+        plain = flat(code)
+        return any(plain[:cut] in self._manifestations for cut in range(3, len(plain) + 1))
+
+    def notes_for(self, code: str, kind: str, *, ranged: bool = True) -> tuple[Note, ...]:
+        key = (code, kind + ("+" if ranged else ""))
+        found = self._memo.get(key)
+        if found is None:
+            plain = flat(code)
+            own = [n for cut in range(3, len(plain) + 1)
+                   for n in self._by_holder.get(plain[:cut], ()) if n.kind == kind]
+            if ranged:
+                own += [n for n in self._ranged if n.kind == kind and n.holder.covers(code)]
+            found = self._memo[key] = tuple(own)
+        return found
+
+
+def load_notebooks(session: Session) -> dict[str, NoteBook]:
+    """Release label -> its notes. A release loaded without a tabular (FY2025 from CMS's code
+    files, an order file) borrows the notes of the nearest release that has them."""
+    releases = list(session.execute(
+        select(CodeSetRelease.id, CodeSetRelease.label).order_by(CodeSetRelease.effective_from)))
+    notes: dict[int, list[Note]] = collections.defaultdict(list)
+    for row in session.execute(select(CodeNote.release_id, CodeNote.kind, CodeNote.holder_code,
+                                      CodeNote.holder_low, CodeNote.holder_high, CodeNote.text,
+                                      CodeNote.refs, CodeNote.if_applicable)):
+        release_id, kind, holder_code, low, high, text, refs, if_applicable = row
+        notes[release_id].append(Note(kind, CodeRange(low, high), holder_code, text,
+                                      tuple(CodeRange.from_list(r) for r in refs),
+                                      bool(if_applicable)))
+    manifestations: dict[int, list[str]] = collections.defaultdict(list)
+    for release_id, code in session.execute(select(Code.release_id, Code.code).where(
+            Code.title.like("%classified elsewhere%"))):
+        manifestations[release_id].append(flat(code))
+    books = {label: NoteBook(label, notes[release_id], manifestations[release_id])
+             for release_id, label in releases if notes.get(release_id)}
+    out: dict[str, NoteBook] = {}
+    for index, (_, label) in enumerate(releases):
+        if label in books:
+            out[label] = books[label]
+            continue
+        by_distance = sorted(books, key=lambda other: abs(
+            next(i for i, (_, lab) in enumerate(releases) if lab == other) - index))
+        if by_distance:
+            out[label] = books[by_distance[0]]
+    return out
+
+
+def _codes(lines: Sequence[ClaimLine]) -> list[tuple[str, ClaimLine]]:
+    """The claim's resolved codes in claim order, combinations split, principal first."""
+    ordered = sorted(lines, key=lambda line: not line.principal) if any(
+        line.principal for line in lines) else list(lines)
+    return [(code, line) for line in ordered if line.status == contract.RESOLVED and line.code
+            for code in line.code.split("+")]
+
+
+def check_claim(claim_id: str, lines: Sequence[ClaimLine], books: dict[str, NoteBook]
+                ) -> list[Edit]:
+    edits: list[Edit] = []
+    coded = _codes(lines)
+    codes = [code for code, _ in coded]
+
+    unresolved = [line for line in lines if line.status != contract.RESOLVED]
+    if unresolved:
+        statuses = collections.Counter(line.status for line in unresolved)
+        edits.append(Edit(claim_id, "not_coded", "", WARNING,
+                          f"{len(unresolved)} of {len(lines)} lines have no code valid on the date "
+                          "of service (" + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
+                          + "; lines " + ", ".join(str(line.line_no) for line in unresolved[:10])
+                          + (", …" if len(unresolved) > 10 else "") + ")"))
+
+    counts = collections.Counter(codes)
+    for code, n in counts.items():
+        if n > 1:
+            edits.append(Edit(claim_id, "duplicate", code, WARNING,
+                              f"{code} is on the claim {n} times"))
+
+    distinct = list(dict.fromkeys(codes))
+    book_of = {code: books.get(line.code_set) for code, line in coded}
+    seen_pairs: set[frozenset[str]] = set()
+    for position, (code, _) in enumerate(coded):
+        book = book_of[code]
+        if book is None:
+            continue
+        for note in book.notes_for(code, EXCLUDES1):
+            for other in distinct:
+                pair = frozenset((code, other))
+                if other == code or pair in seen_pairs or not any(r.covers(other)
+                                                                  for r in note.refs):
+                    continue
+                seen_pairs.add(pair)
+                edits.append(Edit(claim_id, EXCLUDES1, "|".join(c for c in distinct if c in pair),
+                                  ERROR, f"Excludes1 at {note.holder_code}: {note.text}; {code} "
+                                  f"and {other} are not coded together"))
+        manifestation = book.is_manifestation(code)
+        for note in book.notes_for(code, CODE_FIRST, ranged=False):
+            if manifestation and position == 0:
+                edits.append(Edit(claim_id, CODE_FIRST, code, ERROR,
+                                  f"{code} is a manifestation code (in diseases classified "
+                                  f"elsewhere) listed first; Code first at {note.holder_code}: "
+                                  f"{note.text}"))
+            if note.refs and not any(r.covers(c) for c in codes if c != code for r in note.refs):
+                severity = ERROR if manifestation and not note.if_applicable else WARNING
+                edits.append(Edit(claim_id, CODE_FIRST, code, severity,
+                                  f"no code on the claim from what {code}'s note names; Code first "
+                                  f"at {note.holder_code}: {note.text}"))
+        for note in book.notes_for(code, USE_ADDITIONAL, ranged=False):
+            if len(note.holder.low) <= 3:
+                continue  # category notes list what to add when it applies (see the docstring)
+            if note.refs and not any(r.covers(c) for c in codes if c != code for r in note.refs):
+                edits.append(Edit(claim_id, USE_ADDITIONAL, code, WARNING,
+                                  f"Use additional code at {note.holder_code}"
+                                  f"{' (if applicable)' if note.if_applicable else ''}: "
+                                  f"{note.text}; none on the claim"))
+    return edits
+
+
+def job_edits(job_id: str) -> Iterator[Edit]:
+    """Every edit of a job's claims, claim by claim (streamed, like `results --by-claim`)."""
+    with db.session_scope() as session:
+        books = load_notebooks(session)
+    for claim_id, lines in claims.iter_claim_lines(job_id):
+        yield from check_claim(claim_id, lines, books)
+
+
+def write_edits(job_id: str, out: IO[str], fmt: str = "csv") -> int:
+    """One row per edit: claim_id, edit, codes, severity, message (CSV safe for spreadsheets)."""
+    writer = csv.DictWriter(out, fieldnames=EDIT_FIELDS, lineterminator="\n")
+    if fmt == "csv":
+        writer.writeheader()
+    count = 0
+    for edit in job_edits(job_id):
+        if fmt == "jsonl":
+            out.write(json.dumps(edit.record(), ensure_ascii=False) + "\n")
+        else:
+            writer.writerow({k: spreadsheet_safe(v) for k, v in edit.record().items()})
+        count += 1
+    return count
+
+
+def summarize(edits: Iterable[Edit]) -> dict[str, int]:
+    """Edit counts by kind and severity, for metrics: {'excludes1': 3, 'error': 3, ...}."""
+    counts: collections.Counter[str] = collections.Counter()
+    for edit in edits:
+        counts[edit.edit] += 1
+        counts[edit.severity] += 1
+    return dict(counts)
