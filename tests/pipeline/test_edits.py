@@ -8,10 +8,13 @@ import io
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.clitools import run_dxcoder
 from tests.conftest import PipelineEnv
 from tests.ingest_pipeline.helpers import cli
+from worker import db
+from worker.models import Job, TaskMetric
 
 DOS = "2026-01-10"
 CLAIMS = {
@@ -81,6 +84,16 @@ def test_edits_of_a_distributed_job(pipeline: PipelineEnv, tmp_path: Path) -> No
     edits = cli(pipeline, "edits", job_id)
     assert edits.returncode == 0, edits.stderr
     _check(edits.stdout, cli(pipeline, "results", job_id, "--by-claim").stdout)
+    # The task that finished the job counted its edits, in its metrics and the job's summary.
+    counts = {"excludes1": 1, "code_first": 2, "use_additional": 1, "duplicate": 1,
+              "not_coded": 1, "error": 3, "warning": 3}
+    with db.session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.summary is not None
+        assert job.summary["edits"] == counts
+        records = [m.record for m in session.scalars(
+            select(TaskMetric).where(TaskMetric.job_id == job_id))]
+    assert [r["edits"] for r in records if r["job_finished"]] == [counts]
 
 
 def test_edits_of_an_embedded_run_to_a_file(sqlite_url: str, tmp_path: Path) -> None:
@@ -112,3 +125,34 @@ def test_note_references_with_conditions_become_ranges(reference: str) -> None:
     else:
         assert ranges[0].covers("T38.3X5A") and ranges[0].covers("T36.0X5A")
         assert not ranges[0].covers("T38.3X1A") and not ranges[0].covers("T51.0X5A")
+
+
+def test_the_nightly_recoding_reruns_the_edits(pipeline: PipelineEnv, tmp_path: Path) -> None:
+    from worker.models import Override
+    from worker.resolver.normalize import text_key
+
+    source = tmp_path / "claims.csv"
+    unknown = "Zzqx flurbonic syndrome"
+    source.write_text(f"claim_id,term,date_of_service\nR1,E11.9,{DOS}\nR1,{unknown},{DOS}\n")
+    pipeline.start_worker()
+    done = cli(pipeline, "submit", str(source), "--wait")
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip().splitlines()[-1]
+    assert _edits_of(job_id) == {"not_coded": 1, "warning": 1}
+    # A reviewer approves a mapping for the unknown entry: the recoding resolves the line, and
+    # the claim now holds E11.9 with E13.9, which E11's Excludes1 names.
+    with db.session_scope() as session:
+        session.add(Override(term_key=text_key(unknown), term=unknown, code="E13.9"))
+    recode = cli(pipeline, "recode", "run", "--wait")
+    assert recode.returncode == 0, recode.stderr
+    assert _edits_of(job_id) == {"excludes1": 1, "error": 1}
+    edits = csv.DictReader(io.StringIO(cli(pipeline, "edits", job_id).stdout))
+    assert [(r["claim_id"], r["edit"], r["codes"]) for r in edits] == [
+        ("R1", "excludes1", "E11.9|E13.9")]
+
+
+def _edits_of(job_id: str) -> dict[str, int]:
+    with db.session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.summary is not None
+        return dict(job.summary["edits"])

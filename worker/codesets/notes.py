@@ -65,7 +65,10 @@ class CodeRange:
     suffix: str = ""
 
     def covers(self, code: str) -> bool:
-        code = flat(code)
+        return self.covers_flat(flat(code))
+
+    def covers_flat(self, code: str) -> bool:
+        """covers() for a code already in flat form (E11621)."""
         if not (code[:len(self.low)] >= self.low and code[:len(self.high)] <= self.high):
             return False
         if self.suffix and code[3:3 + len(self.suffix)] != self.suffix:

@@ -27,6 +27,7 @@ from worker.contract import Result
 from worker.memo import remember
 from worker.models import Chunk, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
+from worker.pipeline import edits
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.chunk")
@@ -69,6 +70,7 @@ class ChunkReport:
     write_ms: float = 0.0
     total_ms: float = 0.0
     job_finished: bool = False
+    edits: dict[str, int] = dataclasses.field(default_factory=dict)  # the job's, if it finished
     host: str = HOST
     pid: int = dataclasses.field(default_factory=os.getpid)
     breakers: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -327,6 +329,7 @@ def process_chunk_results(chunk_id: int, *, task_id: str = "",
         report.write_ms = _ms(t_write)
         report.total_ms = _ms(started)
         store_metrics(session, report)
+    _check_claims(report)
     log.info("chunk.resolved", extra=report.record())
     return report, results if report.lines == len(results) else None
 
@@ -346,8 +349,22 @@ def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> Chunk
         report.by_status = {contract.ERROR: report.lines}
         report.total_ms = _ms(started)
         store_metrics(session, report)
+    _check_claims(report)
     log.error("chunk.exhausted", extra=report.record())
     return report
+
+
+def _check_claims(report: ChunkReport) -> None:
+    """The task that finished its job runs the claim edits over the whole job, once its
+    results are committed (claims span chunks), and counts them in its metrics record."""
+    if not report.job_finished or report.job_id is None:
+        return
+    report.edits = edits.record_job_edits(report.job_id)
+    with db.session_scope() as session:
+        session.execute(update(TaskMetric).where(
+            TaskMetric.task_id == report.task_id, TaskMetric.job_id == report.job_id,
+            TaskMetric.chunk_no == report.chunk_no, TaskMetric.attempt == report.attempt)
+            .values(record=report.record()))
 
 
 def record_failure(chunk_id: int, error: str, *, requeue: bool) -> None:

@@ -62,7 +62,9 @@ def iter_claim_lines(job_id: str) -> Iterator[tuple[str, list[ClaimLine]]]:
         # its lines can be anywhere in the file, so they are gathered here (first appearance).
         by_column: dict[str, list[ClaimLine]] | None = None
         for line_no, entry_id, status, code, code_set, extra_text, sort_key in rows:
-            extra = json.loads(extra_text) if extra_text else {}
+            # Most lines carry pass-through columns only: decode just what names a claim.
+            extra = json.loads(extra_text) if extra_text and (
+                '"claim_id"' in extra_text or '"principal"' in extra_text) else {}
             if not x12 and (by_column is not None or extra.get("claim_id")):
                 by_column = {} if by_column is None else by_column
                 claim = str(extra.get("claim_id") or f" #{line_no}")
@@ -91,12 +93,11 @@ def iter_claims(job_id: str) -> Iterator[dict[str, Any]]:
     its edits as `edit:codes` (worker.pipeline.edits), `|`-joined."""
     from worker.pipeline import edits  # edits reads claims through this module
 
-    with db.session_scope() as session:
-        books = edits.load_notebooks(session)
+    checker = edits.ClaimChecker.from_database()
     for claim_id, lines in iter_claim_lines(job_id):
         record = _claim_record(claim_id, lines)
         record["edits"] = "|".join(f"{e.edit}:{e.codes.replace('|', '+')}" if e.codes else e.edit
-                                   for e in edits.check_claim(claim_id, lines, books))
+                                   for e in checker.check(claim_id, lines))
         yield record
 
 

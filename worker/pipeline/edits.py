@@ -26,6 +26,8 @@ import collections
 import csv
 import dataclasses
 import json
+import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
@@ -34,10 +36,13 @@ from sqlalchemy.orm import Session
 
 from worker import contract, db
 from worker.codesets.notes import CODE_FIRST, EXCLUDES1, USE_ADDITIONAL, CodeRange, Note, flat
-from worker.models import Code, CodeNote, CodeSetRelease
+from worker.memo import remember
+from worker.models import Code, CodeNote, CodeSetRelease, Job
 from worker.pipeline import claims
 from worker.pipeline.claims import ClaimLine
 from worker.pipeline.results import spreadsheet_safe
+
+log = logging.getLogger(__name__)
 
 ERROR, WARNING = "error", "warning"
 EDITS = (EXCLUDES1, CODE_FIRST, USE_ADDITIONAL, "duplicate", "not_coded")
@@ -86,9 +91,18 @@ class NoteBook:
             own = [n for cut in range(3, len(plain) + 1)
                    for n in self._by_holder.get(plain[:cut], ()) if n.kind == kind]
             if ranged:
-                own += [n for n in self._ranged if n.kind == kind and n.holder.covers(code)]
+                own += self._ranged_for(plain[:3], kind)
             found = self._memo[key] = tuple(own)
         return found
+
+    def _ranged_for(self, category: str, kind: str) -> list[Note]:
+        # Sections and chapters span whole categories (E08-E13, C00-D49): one scan per category.
+        key = (category, kind + "@")
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = tuple(n for n in self._ranged if n.kind == kind
+                                            and n.holder.covers_flat(category))
+        return list(found)
 
 
 def load_notebooks(session: Session) -> dict[str, NoteBook]:
@@ -130,21 +144,53 @@ def _codes(lines: Sequence[ClaimLine]) -> list[tuple[str, ClaimLine]]:
             for code in line.code.split("+")]
 
 
-def check_claim(claim_id: str, lines: Sequence[ClaimLine], books: dict[str, NoteBook]
-                ) -> list[Edit]:
+# Claims repeat: the same codes, statuses and releases give the same edits (a bounded memo).
+_MEMO_SIZE = 50_000
+_Found = tuple[tuple[str, str, str, str], ...]  # (edit, codes, severity, message)
+
+
+class ClaimChecker:
+    """Checks claims against the loaded notes, remembering the answer for each distinct set of
+    resolved codes (a claims file repeats its claims' shapes: one code, a few common pairs)."""
+
+    def __init__(self, books: dict[str, NoteBook]) -> None:
+        self.books = books
+        self._memo: dict[tuple[tuple[str, str, bool], ...], _Found] = {}
+
+    @classmethod
+    def from_database(cls) -> ClaimChecker:
+        with db.session_scope() as session:
+            return cls(load_notebooks(session))
+
+    def check(self, claim_id: str, lines: Sequence[ClaimLine]) -> list[Edit]:
+        edits: list[Edit] = []
+        unresolved = [line for line in lines if line.status != contract.RESOLVED]
+        if unresolved:
+            statuses = collections.Counter(line.status for line in unresolved)
+            edits.append(Edit(
+                claim_id, "not_coded", "", WARNING,
+                f"{len(unresolved)} of {len(lines)} lines have no code valid on the date of "
+                "service (" + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
+                + "; lines " + ", ".join(str(line.line_no) for line in unresolved[:10])
+                + (", …" if len(unresolved) > 10 else "") + ")"))
+        signature = tuple((line.code, line.code_set, line.principal) for line in lines
+                          if line.status == contract.RESOLVED and line.code)
+        if not signature:
+            return edits
+        found = self._memo.get(signature)
+        if found is None:
+            found = _check_codes(lines, self.books)
+            remember(self._memo, signature, found, _MEMO_SIZE)
+        edits.extend(Edit(claim_id, *one) for one in found)
+        return edits
+
+
+def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Found:
+    """The code edits of a claim's resolved lines (everything but not_coded)."""
+    claim_id = ""
     edits: list[Edit] = []
     coded = _codes(lines)
     codes = [code for code, _ in coded]
-
-    unresolved = [line for line in lines if line.status != contract.RESOLVED]
-    if unresolved:
-        statuses = collections.Counter(line.status for line in unresolved)
-        edits.append(Edit(claim_id, "not_coded", "", WARNING,
-                          f"{len(unresolved)} of {len(lines)} lines have no code valid on the date "
-                          "of service (" + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
-                          + "; lines " + ", ".join(str(line.line_no) for line in unresolved[:10])
-                          + (", …" if len(unresolved) > 10 else "") + ")"))
-
     counts = collections.Counter(codes)
     for code, n in counts.items():
         if n > 1:
@@ -152,6 +198,7 @@ def check_claim(claim_id: str, lines: Sequence[ClaimLine], books: dict[str, Note
                               f"{code} is on the claim {n} times"))
 
     distinct = list(dict.fromkeys(codes))
+    flat_of = {code: flat(code) for code in distinct}
     book_of = {code: books.get(line.code_set) for code, line in coded}
     seen_pairs: set[frozenset[str]] = set()
     for position, (code, _) in enumerate(coded):
@@ -161,8 +208,8 @@ def check_claim(claim_id: str, lines: Sequence[ClaimLine], books: dict[str, Note
         for note in book.notes_for(code, EXCLUDES1):
             for other in distinct:
                 pair = frozenset((code, other))
-                if other == code or pair in seen_pairs or not any(r.covers(other)
-                                                                  for r in note.refs):
+                if other == code or pair in seen_pairs or not any(
+                        r.covers_flat(flat_of[other]) for r in note.refs):
                     continue
                 seen_pairs.add(pair)
                 edits.append(Edit(claim_id, EXCLUDES1, "|".join(c for c in distinct if c in pair),
@@ -175,7 +222,7 @@ def check_claim(claim_id: str, lines: Sequence[ClaimLine], books: dict[str, Note
                                   f"{code} is a manifestation code (in diseases classified "
                                   f"elsewhere) listed first; Code first at {note.holder_code}: "
                                   f"{note.text}"))
-            if note.refs and not any(r.covers(c) for c in codes if c != code for r in note.refs):
+            if note.refs and not _named(note, flat_of, code):
                 severity = ERROR if manifestation and not note.if_applicable else WARNING
                 edits.append(Edit(claim_id, CODE_FIRST, code, severity,
                                   f"no code on the claim from what {code}'s note names; Code first "
@@ -183,20 +230,25 @@ def check_claim(claim_id: str, lines: Sequence[ClaimLine], books: dict[str, Note
         for note in book.notes_for(code, USE_ADDITIONAL, ranged=False):
             if len(note.holder.low) <= 3:
                 continue  # category notes list what to add when it applies (see the docstring)
-            if note.refs and not any(r.covers(c) for c in codes if c != code for r in note.refs):
+            if note.refs and not _named(note, flat_of, code):
                 edits.append(Edit(claim_id, USE_ADDITIONAL, code, WARNING,
                                   f"Use additional code at {note.holder_code}"
                                   f"{' (if applicable)' if note.if_applicable else ''}: "
                                   f"{note.text}; none on the claim"))
-    return edits
+    return tuple((e.edit, e.codes, e.severity, e.message) for e in edits)
+
+
+def _named(note: Note, flat_of: dict[str, str], code: str) -> bool:
+    """True when another code of the claim is one the note names."""
+    return any(r.covers_flat(plain) for other, plain in flat_of.items() if other != code
+               for r in note.refs)
 
 
 def job_edits(job_id: str) -> Iterator[Edit]:
     """Every edit of a job's claims, claim by claim (streamed, like `results --by-claim`)."""
-    with db.session_scope() as session:
-        books = load_notebooks(session)
+    checker = ClaimChecker.from_database()
     for claim_id, lines in claims.iter_claim_lines(job_id):
-        yield from check_claim(claim_id, lines, books)
+        yield from checker.check(claim_id, lines)
 
 
 def write_edits(job_id: str, out: IO[str], fmt: str = "csv") -> int:
@@ -212,6 +264,20 @@ def write_edits(job_id: str, out: IO[str], fmt: str = "csv") -> int:
             writer.writerow({k: spreadsheet_safe(v) for k, v in edit.record().items()})
         count += 1
     return count
+
+
+def record_job_edits(job_id: str) -> dict[str, int]:
+    """Check every claim of a finished job; keep the counts in its summary (`edits`) and log
+    them (ids and counts only). Returns the counts, for the finishing task's metrics."""
+    started = time.perf_counter()
+    counts = summarize(job_edits(job_id))
+    with db.session_scope() as session:
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.summary = {**(job.summary or {}), "edits": counts}
+    log.info("job.edits", extra={"job_id": job_id, "edits": counts,
+                                 "seconds": round(time.perf_counter() - started, 3)})
+    return counts
 
 
 def summarize(edits: Iterable[Edit]) -> dict[str, int]:

@@ -26,6 +26,7 @@ from worker import db
 from worker.contract import NEEDS_REVIEW, NO_MATCH, RESOLVED, Entry, Result
 from worker.models import Code, CodeSetRelease, InputLine, RecodeChunk, RecodeRun, ResultHistory, utcnow
 from worker.models import Result as ResultRow
+from worker.pipeline import edits
 from worker.recode import runs
 from worker.recode import select as selection
 from worker.settings import get_settings
@@ -59,6 +60,7 @@ class RecodeReport:
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
     total_ms: float = 0.0
     run_finished: bool = False
+    edits: dict[str, int] = dataclasses.field(default_factory=dict)  # the run's jobs, summed
 
     def record(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -247,9 +249,23 @@ def process_chunk(chunk_id: int, *, task_id: str = "") -> RecodeReport:
             report.outcome, report.counts = "done", counts
             report.checked = sum(counts.values())
             report.run_finished = count_done(session, c.run_id)
+    if report.run_finished and not c.dry_run:
+        report.edits = recheck_claims(c.run_id)
     report.total_ms = _ms(started)
     log.info("recode.chunk", extra=report.record())
     return report
+
+
+def recheck_claims(run_id: str) -> dict[str, int]:
+    """Codes changed under the jobs' claims: the task that finished the run re-runs the claim
+    edits of every job it touched (kept in each job's summary) and counts them."""
+    with db.session_scope() as session:
+        job_ids = sorted(set(session.scalars(select(RecodeChunk.job_id).where(
+            RecodeChunk.run_id == run_id))))
+    total: collections.Counter[str] = collections.Counter()
+    for job_id in job_ids:
+        total.update(edits.record_job_edits(job_id))
+    return dict(total)
 
 
 def give_up(c: Claim, report: RecodeReport, started: float) -> RecodeReport:
