@@ -57,6 +57,9 @@ class Settings:
         "keep small there, and each chunk costs three transactions, so larger chunks pay "
         "(1M lines: 10% faster than at 2,000).",
     )
+    claim_edits: bool = _setting(
+        True, "Check each finished job's claims against the tabular's notes (`dxcoder edits`); "
+        "off skips the counts at completion, the command still checks on demand.")
     queue: str = _setting("dxcoder.resolve", "Celery queue the chunk tasks go to.")
     task_soft_time_limit: int = _setting(240, "Seconds before a chunk task gets SoftTimeLimitExceeded.")
     task_time_limit: int = _setting(300, "Seconds before a chunk task's process is killed.")

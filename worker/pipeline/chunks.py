@@ -357,7 +357,7 @@ def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> Chunk
 def _check_claims(report: ChunkReport) -> None:
     """The task that finished its job runs the claim edits over the whole job, once its
     results are committed (claims span chunks), and counts them in its metrics record."""
-    if not report.job_finished or report.job_id is None:
+    if not report.job_finished or report.job_id is None or not get_settings().claim_edits:
         return
     report.edits = edits.record_job_edits(report.job_id)
     with db.session_scope() as session:

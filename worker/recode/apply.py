@@ -249,7 +249,7 @@ def process_chunk(chunk_id: int, *, task_id: str = "") -> RecodeReport:
             report.outcome, report.counts = "done", counts
             report.checked = sum(counts.values())
             report.run_finished = count_done(session, c.run_id)
-    if report.run_finished and not c.dry_run:
+    if report.run_finished and not c.dry_run and settings.claim_edits:
         report.edits = recheck_claims(c.run_id)
     report.total_ms = _ms(started)
     log.info("recode.chunk", extra=report.record())
