@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from worker.errors import ConfigError
 
@@ -187,17 +188,37 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     return raw
 
 
+# Query parameters that carry a credential (libpq's password=, sslpassword=, a token=...).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|credential|signature", re.I)
+
+
 def mask_url(url: str) -> str:
-    """Hide the password of a URL (postgresql://u:secret@h/db -> postgresql://u:***@h/db)."""
+    """Hide every password-like part of a URL: the userinfo password and query parameters
+    such as password=, pass=, pwd=, secret=, token=, api_key= (postgresql://u:secret@h/db?
+    password=x -> postgresql://u:***@h/db?password=***). Host, user and database stay shown."""
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return "***"
-    if parts.password is None:
+    if parts.query:
+        # Split by hand, not parse_qsl + urlencode: the rest of the query is shown as written.
+        shown = []
+        for pair in parts.query.split("&"):
+            name, eq, _ = pair.partition("=")
+            shown.append(f"{name}=***" if eq and _SECRET_PARAM.search(unquote(name)) else pair)
+        parts = parts._replace(query="&".join(shown))
+    if password is not None:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    elif parts.query:
+        # urlunsplit would drop the empty host of sqlite:////path: keep what precedes the query.
+        head, _, rest = url.partition("?")
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        return f"{head}?{parts.query}{fragment}"
+    else:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    return urlunsplit(parts)
 
 
 _lock = threading.Lock()
