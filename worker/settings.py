@@ -82,6 +82,10 @@ class Settings:
     inbox_settle_seconds: int = _setting(
         5, "Seconds an inbox file's size and mtime must stay unchanged before it is submitted."
     )
+    group_readable: bool = _setting(
+        False, "Create files holding claims data (database, results, outbox, log, flower.db) "
+        "0640 instead of 0600, for a group that reads them (the systemd units' group).",
+    )
     log_format: str = _setting("json", "Log format: json or text.")
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.")
     log_file: str = _setting("", "Optional log file, rotated at LOG_MAX_BYTES x LOG_BACKUP_COUNT.")
@@ -89,6 +93,10 @@ class Settings:
     log_backup_count: int = _setting(5, "Rotated log files kept.")
     worker_concurrency: int = _setting(
         0, "Prefork processes per worker (deploy/start-worker.sh passes -c); 0 = one per core."
+    )
+    flower_address: str = _setting(
+        "127.0.0.1", "Address Flower listens on; 0.0.0.0 only behind a TLS reverse proxy or in "
+        "a container whose port is published on 127.0.0.1 (deploy/README.md).",
     )
     flower_port: int = _setting(5555, "Port Flower (`dxcoder flower`) listens on.")
     flower_user: str = _setting("", "Flower basic-auth user; Flower refuses to start without one.")
@@ -98,6 +106,9 @@ class Settings:
     flower_state_save_interval: int = _setting(60, "Seconds between saves of Flower's state.")
     flower_wait_for_workers: int = _setting(
         120, "Seconds deploy/start-flower.sh waits for a worker to answer ping before starting."
+    )
+    exporter_address: str = _setting(
+        "127.0.0.1", "Address the Prometheus exporter listens on (0.0.0.0: every interface).",
     )
     exporter_port: int = _setting(9808, "Port of the Prometheus exporter (`dxcoder exporter`).")
     health_timeout: int = _setting(2, "Seconds `dxcoder health` waits for Redis and worker pings.")

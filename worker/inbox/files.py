@@ -14,6 +14,10 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
+
+from worker import private
+from worker.errors import UnsafeDirectory
 
 OUTBOX, ARCHIVE, REJECTED = "outbox", "archive", "rejected"
 PART_SUFFIX = ".part"
@@ -37,9 +41,31 @@ class Candidate:
 
 
 def layout(inbox: Path) -> None:
-    """Create outbox/, archive/ and rejected/ (idempotent)."""
+    """Create outbox/, archive/ and rejected/ (idempotent); UnsafeDirectory if one is a symlink."""
     for sub in (OUTBOX, ARCHIVE, REJECTED):
-        (inbox / sub).mkdir(exist_ok=True)
+        try:
+            (inbox / sub).mkdir()
+        except FileExistsError:
+            subdir(inbox, sub)
+
+
+def subdir(inbox: Path, sub: str) -> Path:
+    """inbox/sub, checked to be a real directory: claims data written or moved there must not
+    follow a symbolic link out of the inbox."""
+    path = inbox / sub
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise UnsafeDirectory(f"{path} is missing; dxcoder recreates it on the next poll") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeDirectory(
+            f"{path} is a symbolic link; dxcoder writes claims data there, so it must be a real "
+            f"directory inside the inbox: remove the link (and move what it holds into {sub}/) "
+            "or point the inbox itself at the other disk")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeDirectory(f"{path} is not a directory; move it away so dxcoder can create "
+                              f"{sub}/ there")
+    return path
 
 
 def safe_name(name: str) -> str:
@@ -129,17 +155,26 @@ def move(source: Path, directory: Path, tag: str) -> Path:
     return target
 
 
-def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """Write to a hidden temporary beside target, fsync, then rename: readers see all or nothing.
-    A write that fails (or is interrupted) removes its temporary."""
+def write_atomically(target: Path, write: Callable[[IO[str]], None]) -> None:
+    """Call `write` with a UTF-8 text stream (newline="") on a hidden temporary beside target,
+    fsync, then rename: readers see all or nothing. A write that fails (or is interrupted)
+    removes its temporary.
+
+    The temporary is created with O_EXCL|O_NOFOLLOW and mode 0600 (worker.private): a symlink
+    planted at its name is removed, never written through, and a leftover of a killed run is
+    replaced. The rename replaces a symlink at `target` itself, not the file it points to.
+    """
     temp = target.with_name(f".{target.name}.tmp")
     try:
-        write(temp)
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fd = private.create_new(temp)
+    except FileExistsError:
+        temp.unlink()  # unlink never follows a link: what it pointed to is left alone
+        fd = private.create_new(temp)  # one that reappears at once is an attack: let it raise
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import redis.exceptions
 import sqlalchemy.exc
@@ -223,7 +224,7 @@ class Inbox:
                     return
             elif row.state == DONE:
                 if present:
-                    files.move(path, self.root / files.ARCHIVE, row.content_hash[:12])
+                    files.move(path, files.subdir(self.root, files.ARCHIVE), row.content_hash[:12])
                     _boundary("after_archive_move", row.name)
                 self._set(row.id, state=ARCHIVED)
                 report.archived.append(row.name)
@@ -265,11 +266,10 @@ class Inbox:
         if not status.finished:
             report.waiting.append(row.name)
             return False
-        target = self.root / files.OUTBOX / results_name(row.name)
+        target = files.subdir(self.root, files.OUTBOX) / results_name(row.name)
 
-        def write(temp: Path) -> None:
-            with temp.open("w", encoding="utf-8", newline="") as fh:
-                write_results(status.id, fh, "csv")
+        def write(fh: IO[str]) -> None:
+            write_results(status.id, fh, "csv")
 
         files.write_atomically(target, write)
         _boundary("after_outbox", row.name)
@@ -293,13 +293,14 @@ class Inbox:
                      row_id: int | None = None) -> None:
         """rejected/NAME.error.txt first, then the file: a refused file is never without its why."""
         stamp = dt.datetime.now(dt.UTC)
-        target = files.free_name(self.root / files.REJECTED, path.name, stamp.strftime("%Y%m%dT%H%M%S"))
+        target = files.free_name(files.subdir(self.root, files.REJECTED), path.name,
+                                 stamp.strftime("%Y%m%dT%H%M%S"))
         note = (f"dxcoder refused {path.name} on {stamp:%Y-%m-%d %H:%M:%S} UTC.\n"
                 f"Reason: {reason}\n"
                 "What to do: correct the file (or export it again) and drop it in the inbox again.\n")
         error_txt = target.with_name(target.name + ".error.txt")
-        def write(temp: Path) -> None:
-            temp.write_text(note, encoding="utf-8")
+        def write(fh: IO[str]) -> None:
+            fh.write(note)
 
         files.write_atomically(error_txt, write)
         _boundary("after_error_txt", path.name)
