@@ -135,6 +135,7 @@ def test_systemd_units_run_the_start_scripts() -> None:
         assert script.parent == DEPLOY and script.exists(), unit.name
         assert service["User"] == "dxcoder" and service["Restart"] == "always"
         assert service["EnvironmentFile"] == "/etc/dxcoder/dxcoder.env"
+        assert service["UMask"] == "0077", unit.name  # claims data is never world-readable
     worker = configparser.ConfigParser(interpolation=None, strict=False)
     worker.read(DEPLOY / "systemd" / "dxcoder-worker@.service")
     # Longer than the task time limit, so a warm shutdown can finish running chunks.
