@@ -86,6 +86,10 @@ class Settings:
         False, "Create files holding claims data (database, results, outbox, log, flower.db) "
         "0640 instead of 0600, for a group that reads them (the systemd units' group).",
     )
+    inbox_require_marker: bool = _setting(
+        False, "Take an inbox file only once its sidecar marker NAME.done or NAME.ok exists "
+        "(written by the sender after the file); the marker is archived with the file.",
+    )
     log_format: str = _setting("json", "Log format: json or text.")
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.")
     log_file: str = _setting("", "Optional log file, rotated at LOG_MAX_BYTES x LOG_BACKUP_COUNT.")
