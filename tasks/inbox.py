@@ -34,6 +34,7 @@ def inbox_poll(self: Task, directory: str | None = None) -> dict[str, Any]:
         counts = {"submitted": len(report.submitted), "completed": len(report.completed),
                   "archived": len(report.archived), "rejected": len(report.rejected),
                   "waiting": len(report.waiting), "failed": len(report.failed),
+                  "skipped": len(report.skipped),
                   "busy": report.busy}
         log.info("inbox.polled", extra=counts)
         return counts

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from worker import private
 from worker.memo import remember
 from worker.settings import Settings, get_settings
 
@@ -52,6 +53,9 @@ def build_engine(settings: Settings, *, worker_process: bool = False) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if not path.startswith("file:"):
+                # Created here 0600 (SQLite would use the umask); its -wal/-shm take this mode.
+                private.ensure_file(path.split("?", 1)[0], settings)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 60},

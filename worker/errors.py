@@ -46,3 +46,8 @@ class DependencyUnavailable(TransientError):
         # Pickled with its own arguments (by default pickle would call it with the message),
         # so it crosses a process boundary as itself: `dxcoder run`'s staging process sends it.
         return type(self), (self.dependency, self.retry_after)
+
+
+class UnsafeDirectory(DxcoderError):
+    """A directory dxcoder writes claims data into (the inbox's outbox/, archive/, rejected/) is a
+    symbolic link or not a directory; the message names it and says what to do."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import io
 import logging
 import logging.handlers
 import os
@@ -19,6 +20,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from worker import private
 from worker.settings import Settings
 
 # Context fields stamped on every record emitted while a task (or CLI job) runs.
@@ -64,6 +66,19 @@ def _formatter(fmt: str) -> logging.Formatter:
     )
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files (and each one rotation starts) are created 0600: events carry job ids and
+    counts, and an operator's DEBUG run may say more."""
+
+    def __init__(self, filename: str, settings: Settings, **kwargs: Any) -> None:
+        self._settings = settings  # before the base class opens the file
+        super().__init__(filename, **kwargs)
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = private.open_append(self.baseFilename, self._settings)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+
 def setup_logging(settings: Settings, *, stream: Any = None) -> None:
     """Configure the root logger once per process: stderr, plus a rotating file if configured."""
     root = logging.getLogger()
@@ -75,8 +90,9 @@ def setup_logging(settings: Settings, *, stream: Any = None) -> None:
     if settings.log_file:
         os.makedirs(os.path.dirname(os.path.abspath(settings.log_file)), exist_ok=True)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
+            _PrivateRotatingFileHandler(
                 settings.log_file,
+                settings,
                 maxBytes=settings.log_max_bytes,
                 backupCount=settings.log_backup_count,
                 encoding="utf-8",

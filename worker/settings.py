@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from worker.errors import ConfigError
 
@@ -84,6 +85,14 @@ class Settings:
     inbox_settle_seconds: int = _setting(
         5, "Seconds an inbox file's size and mtime must stay unchanged before it is submitted."
     )
+    group_readable: bool = _setting(
+        False, "Create files holding claims data (database, results, outbox, log, flower.db) "
+        "0640 instead of 0600, for a group that reads them (the systemd units' group).",
+    )
+    inbox_require_marker: bool = _setting(
+        False, "Take an inbox file only once its sidecar marker NAME.done or NAME.ok exists "
+        "(written by the sender after the file); the marker is archived with the file.",
+    )
     log_format: str = _setting("json", "Log format: json or text.")
     log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING, ERROR.")
     log_file: str = _setting("", "Optional log file, rotated at LOG_MAX_BYTES x LOG_BACKUP_COUNT.")
@@ -91,6 +100,10 @@ class Settings:
     log_backup_count: int = _setting(5, "Rotated log files kept.")
     worker_concurrency: int = _setting(
         0, "Prefork processes per worker (deploy/start-worker.sh passes -c); 0 = one per core."
+    )
+    flower_address: str = _setting(
+        "127.0.0.1", "Address Flower listens on; 0.0.0.0 only behind a TLS reverse proxy or in "
+        "a container whose port is published on 127.0.0.1 (deploy/README.md).",
     )
     flower_port: int = _setting(5555, "Port Flower (`dxcoder flower`) listens on.")
     flower_user: str = _setting("", "Flower basic-auth user; Flower refuses to start without one.")
@@ -100,6 +113,9 @@ class Settings:
     flower_state_save_interval: int = _setting(60, "Seconds between saves of Flower's state.")
     flower_wait_for_workers: int = _setting(
         120, "Seconds deploy/start-flower.sh waits for a worker to answer ping before starting."
+    )
+    exporter_address: str = _setting(
+        "127.0.0.1", "Address the Prometheus exporter listens on (0.0.0.0: every interface).",
     )
     exporter_port: int = _setting(9808, "Port of the Prometheus exporter (`dxcoder exporter`).")
     health_timeout: int = _setting(2, "Seconds `dxcoder health` waits for Redis and worker pings.")
@@ -190,17 +206,37 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     return raw
 
 
+# Query parameters that carry a credential (libpq's password=, sslpassword=, a token=...).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|credential|signature", re.I)
+
+
 def mask_url(url: str) -> str:
-    """Hide the password of a URL (postgresql://u:secret@h/db -> postgresql://u:***@h/db)."""
+    """Hide every password-like part of a URL: the userinfo password and query parameters
+    such as password=, pass=, pwd=, secret=, token=, api_key= (postgresql://u:secret@h/db?
+    password=x -> postgresql://u:***@h/db?password=***). Host, user and database stay shown."""
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return "***"
-    if parts.password is None:
+    if parts.query:
+        # Split by hand, not parse_qsl + urlencode: the rest of the query is shown as written.
+        shown = []
+        for pair in parts.query.split("&"):
+            name, eq, _ = pair.partition("=")
+            shown.append(f"{name}=***" if eq and _SECRET_PARAM.search(unquote(name)) else pair)
+        parts = parts._replace(query="&".join(shown))
+    if password is not None:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    elif parts.query:
+        # urlunsplit would drop the empty host of sqlite:////path: keep what precedes the query.
+        head, _, rest = url.partition("?")
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        return f"{head}?{parts.query}{fragment}"
+    else:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    return urlunsplit(parts)
 
 
 _lock = threading.Lock()

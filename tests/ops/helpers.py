@@ -72,6 +72,21 @@ def http_get(url: str, auth: tuple[str, str] | None = None, timeout: float = 10
         return exc.code, exc.read().decode("utf-8", "replace")
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (IPv4 dotted, IPv6 hex) TCP sockets listen on at `port` (/proc/net)."""
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        with contextlib.suppress(FileNotFoundError), open(table) as fh:
+            for line in list(fh)[1:]:
+                fields = line.split()
+                address, hex_port = fields[1].split(":")
+                if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    if width == 8:
+                        address = ".".join(str(b) for b in reversed(bytes.fromhex(address)))
+                    found.add(address)
+    return found
+
+
 def http_json(url: str, auth: tuple[str, str] | None = None) -> Any:
     status, body = http_get(url, auth)
     assert status == 200, f"GET {url} -> {status}: {body[:300]}"
@@ -112,5 +127,5 @@ def worker_hostname(worker_name: str) -> str:
     return worker_name.replace("%h", socket.gethostname())
 
 
-__all__ = ["DXCODER", "SAMPLE", "Service", "cli", "http_get", "http_json", "wait_for",
+__all__ = ["DXCODER", "SAMPLE", "Service", "cli", "http_get", "http_json", "listening_addresses", "wait_for",
            "worker_hostname"]

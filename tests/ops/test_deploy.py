@@ -6,6 +6,7 @@ import configparser
 import dataclasses
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def _check_cli(args: list[str]) -> None:
 
 def test_every_service_is_there_and_app_services_share_one_image(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == APP_SERVICES | {"postgres", "redis"}
+    assert set(services) == APP_SERVICES | {"postgres", "redis", "preflight"}
     images = {(services[s]["image"], services[s]["build"]["dockerfile"]) for s in APP_SERVICES}
     assert images == {("dxcoder:latest", "deploy/Dockerfile")}
     for name in APP_SERVICES:
@@ -78,6 +79,49 @@ def test_the_servers_are_configured_as_the_design_says(compose: dict[str, Any]) 
         assert services[name]["healthcheck"]["test"]
     flower_env = services["flower"]["environment"]
     assert {"DXCODER_FLOWER_USER", "DXCODER_FLOWER_PASSWORD"} <= set(flower_env)
+
+
+def test_the_stack_refuses_the_placeholder_passwords_before_anything_starts(
+        compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    preflight = services["preflight"]
+    for name in ("postgres", "redis"):
+        assert services[name]["depends_on"]["preflight"]["condition"] == \
+            "service_completed_successfully", name
+    checked = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "DXCODER_FLOWER_PASSWORD"}
+    assert set(preflight["environment"]) == checked
+    assert all(":?" in value for value in preflight["environment"].values())  # empty: refused
+    script = ROOT / preflight["command"][0]
+    base = {"PATH": "/usr/bin:/bin"}
+    real = dict.fromkeys(checked, "a-real-one")
+    assert subprocess.run([str(script)], env={**base, **real}, capture_output=True,
+                          check=False).returncode == 0
+    example = {line.split("=", 1)[0]: line.split("=", 1)[1]
+               for line in (ROOT / ".env.example").read_text().splitlines()
+               if line.split("=", 1)[0] in checked}
+    assert set(example) == checked
+    refused = subprocess.run([str(script)], env={**base, **real, **example}, capture_output=True,
+                             text=True, check=False)
+    assert refused.returncode == 1
+    assert "POSTGRES_PASSWORD REDIS_PASSWORD DXCODER_FLOWER_PASSWORD still empty or " \
+        ".env.example's placeholder 'change-me'" in refused.stderr
+    one = subprocess.run([str(script)], env={**base, **real, "REDIS_PASSWORD": "change-me"},
+                         capture_output=True, text=True, check=False)
+    assert one.returncode == 1 and "preflight: REDIS_PASSWORD still" in one.stderr
+
+
+def test_listeners_are_published_on_this_machine_only_and_data_is_a_volume(
+        compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["flower"]["ports"] == ["${FLOWER_PUBLISH:-127.0.0.1:5555}:5555"]
+    assert services["exporter"]["ports"] == ["${EXPORTER_PUBLISH:-127.0.0.1:9808}:9808"]
+    assert Settings().flower_address == Settings().exporter_address == "127.0.0.1"
+    # The header's `dxcoder submit /data/claims.csv` runs in a worker: /data must be mounted.
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "dxcoder submit /data/" in text
+    assert any(v.split("#")[0].strip().endswith(":/data") for v in services["worker"]["volumes"])
+    health = " ".join(services["flower"]["healthcheck"]["test"])
+    assert "Authorization" in health and "/healthcheck" in health
 
 
 def test_every_command_exists_in_our_cli(compose: dict[str, Any]) -> None:
@@ -135,6 +179,7 @@ def test_systemd_units_run_the_start_scripts() -> None:
         assert script.parent == DEPLOY and script.exists(), unit.name
         assert service["User"] == "dxcoder" and service["Restart"] == "always"
         assert service["EnvironmentFile"] == "/etc/dxcoder/dxcoder.env"
+        assert service["UMask"] == "0077", unit.name  # claims data is never world-readable
     worker = configparser.ConfigParser(interpolation=None, strict=False)
     worker.read(DEPLOY / "systemd" / "dxcoder-worker@.service")
     # Longer than the task time limit, so a warm shutdown can finish running chunks.

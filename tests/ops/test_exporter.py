@@ -8,7 +8,15 @@ from collections import defaultdict
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import PipelineEnv
-from tests.ops.helpers import DXCODER, SAMPLE, Service, cli, http_get, wait_for
+from tests.ops.helpers import (
+    DXCODER,
+    SAMPLE,
+    Service,
+    cli,
+    http_get,
+    listening_addresses,
+    wait_for,
+)
 from tests.servers import free_port
 from worker import db
 from worker.ops.exporter import TaskMetricTotals
@@ -35,11 +43,13 @@ def test_exporter_reports_the_job_after_it_ran(pipeline: PipelineEnv) -> None:
     assert submitted.returncode == 0, submitted.stderr
     status = jobs.job_status(submitted.stdout.strip())
     port = free_port()
-    exporter = Service([DXCODER, "exporter", "--port", str(port), "--address", "127.0.0.1"],
-                       pipeline.env(), pipeline.tmp_path / "exporter.log").start()
+    # No --address: the default (DXCODER_EXPORTER_ADDRESS) is what is tested.
+    exporter = Service([DXCODER, "exporter", "--port", str(port)], pipeline.env(),
+                       pipeline.tmp_path / "exporter.log").start()
     try:
         url = f"http://127.0.0.1:{port}/metrics"
         wait_for(lambda: http_get(url)[0] == 200, what="the exporter", service=exporter)
+        assert listening_addresses(port) == {"127.0.0.1"}  # this machine only, by default
         metrics = _scrape(url)
         assert _by(metrics["dxcoder_lines_total"], "status") == status.by_status
         assert sum(_by(metrics["dxcoder_lines_total"], "status").values()) == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from tests.ops.helpers import (
     cli,
     http_get,
     http_json,
+    listening_addresses,
     wait_for,
     worker_hostname,
 )
@@ -43,12 +45,13 @@ def flower(pipeline: PipelineEnv) -> Iterator[tuple[Flower, str]]:
     db = pipeline.tmp_path / "flower" / "state.db"
     env = pipeline.env(flower_user=AUTH[0], flower_password=AUTH[1], flower_port=port,
                        flower_db=db, flower_state_save_interval=1)
-    service = Service([DXCODER, "flower", "--address=127.0.0.1"], env,
-                      pipeline.tmp_path / "flower.log").start()
+    # No --address: the default (DXCODER_FLOWER_ADDRESS) is what is tested.
+    service = Service([DXCODER, "flower"], env, pipeline.tmp_path / "flower.log").start()
     running = Flower(service, port, db)
     try:
         name = worker_hostname(worker.name)
-        wait_for(lambda: http_get(running.base + "/healthcheck")[0] == 200, what="Flower up",
+        wait_for(lambda: http_get(running.base + "/healthcheck", AUTH)[0] == 200,
+                 what="Flower up",
                  service=service)
         # Flower learns of workers from their events and its inspect calls.
         wait_for(lambda: name in running.api("/api/workers?refresh=1"), timeout=60,
@@ -91,13 +94,24 @@ def test_flower_shows_the_worker_online_and_every_chunk_task_succeeded(
     assert http_get(running.base + "/api/tasks", ("ops", "wrong"))[0] == 401
     assert http_get(running.base + "/tasks")[0] == 401
 
+    # /metrics and /healthcheck too (Flower itself exempts them from its auth).
+    assert http_get(running.base + "/metrics")[0] == 401
+    assert http_get(running.base + "/healthcheck")[0] == 401
+    assert http_get(running.base + "/metrics", ("ops", "wrong"))[0] == 401
+    assert http_get(running.base + "/healthcheck", AUTH) == (200, "OK")
+    # Only this machine can connect: 127.0.0.1 unless DXCODER_FLOWER_ADDRESS widens it.
+    assert listening_addresses(running.port) == {"127.0.0.1"}
+
     # Flower's Prometheus endpoint counts the events it saw.
-    code, metrics = http_get(running.base + "/metrics")
+    code, metrics = http_get(running.base + "/metrics", AUTH)
     assert code == 200
     assert 'flower_events_total{task="dxcoder.resolve_chunk",type="task-succeeded"' in metrics
 
     # Persistent state is saved as it goes (every second here), not only at shutdown.
     wait_for(lambda: glob.glob(f"{running.db}*"), timeout=10, what="Flower's state file")
+    # It holds task arguments and results (claims data): private, whatever the umask.
+    modes = {p: os.stat(p).st_mode & 0o777 for p in glob.glob(f"{running.db}*")}
+    assert set(modes.values()) == {0o600}, modes
     assert running.service.alive()
 
 

@@ -71,7 +71,8 @@ def test_worker_beat_and_flower_scripts_run_a_job(pipeline: PipelineEnv) -> None
 
         flower.start()
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: http_get(base + "/healthcheck")[0] == 200, timeout=90,
+        wait_for(lambda: http_get(base + "/healthcheck", ("ops", "pw-from-env"))[0] == 200,
+                 timeout=90,
                  what="Flower", service=flower)
         assert "starting Flower anyway" not in flower.log()  # the worker answered first
         flower_argv = _cmdline(flower)
@@ -99,7 +100,8 @@ def test_flower_starts_anyway_when_no_worker_answers(tmp_path: Path) -> None:
         flower = Service([str(DEPLOY / "start-flower.sh"), "--address=127.0.0.1"], env,
                          tmp_path / "flower.log").start()
         try:
-            wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthcheck")[0] == 200,
+            wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthcheck",
+                                      ("ops", "pw"))[0] == 200,
                      timeout=60, what="Flower", service=flower)
             assert "no worker answered ping in 3 s; starting Flower anyway" in flower.log()
         finally:
@@ -113,6 +115,14 @@ def test_flower_refuses_to_start_without_credentials(tmp_path: Path) -> None:
                        env={"DXCODER_FLOWER_USER": "ops"}, timeout=30)
     assert done.returncode == 2
     assert "set DXCODER_FLOWER_USER and DXCODER_FLOWER_PASSWORD" in done.stderr
+
+
+def test_flower_refuses_the_placeholder_password_of_env_example(tmp_path: Path) -> None:
+    done = run_dxcoder("flower", database_url="sqlite:///unused.sqlite3", data_dir=tmp_path,
+                       env={"DXCODER_FLOWER_USER": "ops", "DXCODER_FLOWER_PASSWORD": "change-me"},
+                       timeout=30)
+    assert done.returncode == 2
+    assert "DXCODER_FLOWER_PASSWORD is still the placeholder 'change-me'" in done.stderr
 
 
 @pytest.mark.usefixtures("pg_template")

@@ -35,7 +35,8 @@ def open_inbox(directory: Path, settle: float | None = None) -> Inbox:
     return Inbox(directory, enqueue=_enqueue, settle_seconds=settle_seconds)
 
 
-def _echo_report(report: PollReport) -> None:
+def _echo_report(report: PollReport, announced: set[str] | None = None) -> None:
+    """What the pass did; `announced`: skipped files already reported (a watch says each once)."""
     for name, job_id in report.submitted:
         click.echo(f"submitted {name} as job {job_id}")
     for name, outbox in report.completed:
@@ -46,6 +47,12 @@ def _echo_report(report: PollReport) -> None:
         click.echo(f"{name}: rejected: {reason}", err=True)
     for name, error in report.failed:
         click.echo(f"{name}: will retry ({error})", err=True)
+    for name, why in report.skipped:
+        if announced is None or name not in announced:
+            click.echo(f"{name}: skipped: {why}", err=True)
+    if announced is not None:
+        announced.clear()
+        announced.update(name for name, _ in report.skipped)
 
 
 @click.group("inbox")
@@ -65,13 +72,18 @@ def watch_command(directory: Path, once: bool, interval: float | None, settle: f
     """Submit each file dropped in DIRECTORY once; results go to outbox/NAME.results.csv, the
     source to archive/, a refused file to rejected/ beside NAME.error.txt.
 
-    Hidden files and NAME.part uploads are left alone until they are complete. Stop with Ctrl-C
-    or SIGTERM: a pass cut off is finished by the next one.
+    A file is taken once unchanged for --settle seconds. Uploads under a temporary name
+    (NAME.part, .partial, .filepart, .tmp, .temp, .crdownload, or a name starting with '.' or
+    '~') are left alone until renamed; with DXCODER_INBOX_REQUIRE_MARKER a file waits for its
+    NAME.done or NAME.ok marker instead. A file changed after it was read is not archived: it
+    is read again once unchanged. Files left waiting are listed with the reason (a watch says
+    each once). Stop with Ctrl-C or SIGTERM: a pass cut off is finished by the next one.
     """
     ensure_schema()
     inbox = open_inbox(directory, settle)
     wait = get_settings().inbox_poll_interval if interval is None else interval
     stopping = False
+    announced: set[str] = set()
 
     def stop(*_: Any) -> None:
         nonlocal stopping
@@ -80,7 +92,7 @@ def watch_command(directory: Path, once: bool, interval: float | None, settle: f
     signal.signal(signal.SIGTERM, stop)
     try:
         while True:
-            _echo_report(inbox.poll())
+            _echo_report(inbox.poll(), None if once else announced)
             if once or stopping:
                 return
             deadline = time.monotonic() + wait

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -245,10 +245,9 @@ def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool) 
         return
     count = 0
 
-    def export(temp: Path) -> None:
+    def export(fh: IO[str]) -> None:
         nonlocal count
-        with temp.open("w", encoding="utf-8", newline="") as fh:
-            count = write(job_id, fh, fmt)
+        count = write(job_id, fh, fmt)
 
     # All or nothing: an unknown job, a database failure or a stop part-way leaves OUTPUT as it
     # was (a file that stops short could pass for a whole one further down the line).

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import click
 
+from worker import private
 from worker.settings import get_settings
 
+# .env.example's placeholder: a stack started from the example unchanged must not come up.
+PLACEHOLDER_PASSWORDS = frozenset({"change-me"})
 _MARK = {"ok": "ok  ", "fail": "FAIL", "skip": "skip"}
 
 
@@ -42,14 +45,15 @@ def health_command(as_json: bool, workers: bool, this_host: bool) -> None:
 @click.command("exporter")
 @click.option("--port", type=click.IntRange(1, 65535),
               help="Port for /metrics (default: DXCODER_EXPORTER_PORT).")
-@click.option("--address", default="0.0.0.0", show_default=True, help="Address to bind.")
-def exporter_command(port: int | None, address: str) -> None:
+@click.option("--address", help="Address to bind (default: DXCODER_EXPORTER_ADDRESS, "
+              "127.0.0.1).")
+def exporter_command(port: int | None, address: str | None) -> None:
     """Serve dxcoder's Prometheus metrics on /metrics: lines by status and method, chunk
     durations, redeliveries, breaker states, queue depth, oldest queued chunk."""
     from worker.ops.exporter import serve
 
     settings = get_settings()
-    serve(settings, port or settings.exporter_port, address)
+    serve(settings, port or settings.exporter_port, address or settings.exporter_address)
 
 
 def celery_program() -> str:
@@ -59,7 +63,8 @@ def celery_program() -> str:
 
 
 def flower_argv(extra: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
-    """The `celery -A tasks flower` command line and environment our settings call for.
+    """The `celery -A tasks flower` command line and environment our settings call for, run
+    through tasks.flower so that /metrics and /healthcheck need the credentials too.
 
     The credentials go through FLOWER_BASIC_AUTH, not argv, so `ps` never shows the password.
     """
@@ -67,12 +72,17 @@ def flower_argv(extra: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]
     if not (settings.flower_user and settings.flower_password):
         raise click.UsageError("Flower runs with authentication: set DXCODER_FLOWER_USER and "
                                "DXCODER_FLOWER_PASSWORD")
+    if settings.flower_password in PLACEHOLDER_PASSWORDS:
+        raise click.UsageError(f"DXCODER_FLOWER_PASSWORD is still the placeholder "
+                               f"{settings.flower_password!r} of .env.example; set a password "
+                               "of your own")
     if ":" in settings.flower_user or "," in settings.flower_password:
         raise click.UsageError("DXCODER_FLOWER_USER may not contain ':' and "
                                "DXCODER_FLOWER_PASSWORD may not contain ','")
     state = Path(settings.flower_db or Path(settings.data_dir) / "flower.db")
     state.parent.mkdir(parents=True, exist_ok=True)
-    argv = [celery_program(), "-A", "tasks", "flower", f"--port={settings.flower_port}",
+    argv = [sys.executable, "-m", "tasks.flower", "-A", "tasks", "flower",
+            f"--address={settings.flower_address}", f"--port={settings.flower_port}",
             f"--max_tasks={settings.flower_max_tasks}", "--persistent=True", f"--db={state}",
             # Flower takes milliseconds; saving as it goes means a crash loses one interval.
             f"--state_save_interval={settings.flower_state_save_interval * 1000}", *extra]
@@ -87,6 +97,7 @@ def flower_command(flower_args: tuple[str, ...]) -> None:
     """Start Flower with basic auth, bounded memory and persistent state, from DXCODER_FLOWER_*
     (extra arguments go to `celery flower`)."""
     argv, env = flower_argv(flower_args)
+    os.umask(private.umask())  # Flower's state file (dbm) is created with the process's umask
     os.execvpe(argv[0], argv, env)
 
 

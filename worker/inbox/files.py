@@ -12,11 +12,23 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
+
+from worker import private
+from worker.errors import UnsafeDirectory
 
 OUTBOX, ARCHIVE, REJECTED = "outbox", "archive", "rejected"
+# Drop-off conventions for "still being written": a temporary suffix (curl/wget/browsers .part,
+# WinSCP .filepart, many tools .tmp) or a prefix (rsync and editors "." , Office "~") until the
+# sender renames the file to its final name.
+TEMP_SUFFIXES = (".part", ".partial", ".filepart", ".tmp", ".temp", ".crdownload")
+TEMP_PREFIXES = (".", "~")
 PART_SUFFIX = ".part"
+# Sidecar markers a sender writes after the file (NAME.done / NAME.ok), when the inbox asks for
+# them (DXCODER_INBOX_REQUIRE_MARKER).
+MARKER_SUFFIXES = (".done", ".ok")
 _HASH_BLOCK = 1 << 20
 
 
@@ -37,9 +49,31 @@ class Candidate:
 
 
 def layout(inbox: Path) -> None:
-    """Create outbox/, archive/ and rejected/ (idempotent)."""
+    """Create outbox/, archive/ and rejected/ (idempotent); UnsafeDirectory if one is a symlink."""
     for sub in (OUTBOX, ARCHIVE, REJECTED):
-        (inbox / sub).mkdir(exist_ok=True)
+        try:
+            (inbox / sub).mkdir()
+        except FileExistsError:
+            subdir(inbox, sub)
+
+
+def subdir(inbox: Path, sub: str) -> Path:
+    """inbox/sub, checked to be a real directory: claims data written or moved there must not
+    follow a symbolic link out of the inbox."""
+    path = inbox / sub
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise UnsafeDirectory(f"{path} is missing; dxcoder recreates it on the next poll") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeDirectory(
+            f"{path} is a symbolic link; dxcoder writes claims data there, so it must be a real "
+            f"directory inside the inbox: remove the link (and move what it holds into {sub}/) "
+            "or point the inbox itself at the other disk")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeDirectory(f"{path} is not a directory; move it away so dxcoder can create "
+                              f"{sub}/ there")
+    return path
 
 
 def safe_name(name: str) -> str:
@@ -59,46 +93,99 @@ def inside(inbox: Path, name: str) -> Path:
     return path
 
 
-def ignored(name: str) -> bool:
-    """Hidden files (editors, rsync temporaries, our own temp files) and uploads still in .part."""
-    return name.startswith(".") or name.endswith(PART_SUFFIX)
+def ignored(name: str, require_marker: bool = False) -> bool:
+    """Names never taken as claims files: temporary names of uploads still being written (and our
+    own hidden temporaries), and the markers when the inbox uses them."""
+    lower = name.lower()
+    if name.startswith(TEMP_PREFIXES) or lower.endswith(TEMP_SUFFIXES):
+        return True
+    return require_marker and lower.endswith(MARKER_SUFFIXES)
+
+
+def final_name(name: str) -> str:
+    """The name a temporary upload will have once renamed (upload.csv.part -> upload.csv,
+    ~claims.csv -> claims.csv); the name itself for a final name."""
+    while True:
+        lower = name.lower()
+        suffix = next((s for s in TEMP_SUFFIXES if lower.endswith(s)), "")
+        if suffix and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+        elif name.startswith(TEMP_PREFIXES) and len(name) > 1:
+            name = name[1:]
+        else:
+            return name
+
+
+def markers(inbox: Path, name: str) -> list[Path]:
+    """The sidecar markers of `name` present in the inbox (NAME.done, NAME.ok), never symlinks
+    followed (a link is moved like any marker: rename does not follow it)."""
+    return [inbox / (name + s) for s in MARKER_SUFFIXES
+            if (inbox / (name + s)).is_file() or (inbox / (name + s)).is_symlink()]
+
+
+@dataclasses.dataclass
+class Scan:
+    """One look at the inbox: files ready to take, and the others with why they wait."""
+
+    ready: list[Candidate] = dataclasses.field(default_factory=list)
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (name, why)
 
 
 def scan(inbox: Path, settle_seconds: float, renamed_from_part: set[str],
-         now: float | None = None) -> Iterator[Candidate]:
-    """Files ready to take, in name order.
+         now: float | None = None, require_marker: bool = False) -> Scan:
+    """Files ready to take, in name order, and the files left waiting (with the reason).
 
     Ready: its mtime (and so its size: every write moves the mtime) has not changed for
-    `settle_seconds`, or it just lost its .part suffix (the sender said it is complete). The rule
+    `settle_seconds`, or it just lost its temporary name (the sender said it is complete), or
+    with `require_marker` its NAME.done / NAME.ok marker exists (and then only so). The rule
     needs no memory between polls, so the beat task in any worker process decides alike; the
-    caller re-checks size and mtime after hashing, so a file written during the hash waits.
+    caller re-checks size and mtime after hashing, so a file written during the hash waits, and
+    again before archiving, so a file written to after it was read is read again, not archived.
     """
     now = time.time() if now is None else now
+    result = Scan()
     with os.scandir(inbox) as entries:
         found = sorted(entries, key=lambda e: e.name)
+    names = {e.name for e in found}
     for entry in found:
-        if ignored(entry.name):
-            continue
         info = entry.stat(follow_symlinks=False)
         if stat.S_ISDIR(info.st_mode):
             continue  # outbox/, archive/, rejected/ and anything a person keeps there
+        if ignored(entry.name, require_marker):
+            if entry.name.lower().endswith(MARKER_SUFFIXES):
+                if entry.name.rsplit(".", 1)[0] not in names:
+                    result.skipped.append((entry.name, "a marker whose file is not (yet) here"))
+            elif final_name(entry.name) != entry.name:
+                result.skipped.append((entry.name, "a temporary name (an upload in progress); "
+                                       f"taken once renamed to {final_name(entry.name)}"))
+            continue
         refusal = ""
         if stat.S_ISLNK(info.st_mode):
             refusal = ("is a symbolic link; the inbox only takes files placed in it (copy or move "
                        "the file itself into the inbox)")
         elif not stat.S_ISREG(info.st_mode):
             refusal = "is not a regular file (a device, pipe or socket); drop a claims file instead"
-        settled = now - info.st_mtime >= settle_seconds or entry.name in renamed_from_part
+        if require_marker:
+            settled = any(entry.name + s in names for s in MARKER_SUFFIXES)
+            why = (f"waits for its marker {entry.name}.done or {entry.name}.ok "
+                   "(DXCODER_INBOX_REQUIRE_MARKER)")
+        else:
+            age = now - info.st_mtime
+            settled = age >= settle_seconds or entry.name in renamed_from_part
+            why = (f"changed {max(age, 0):.0f} s ago; taken once unchanged for "
+                   f"{settle_seconds:g} s (DXCODER_INBOX_SETTLE_SECONDS)")
         if refusal or settled:
-            yield Candidate(entry.name, Path(entry.path), info.st_size, info.st_mtime_ns,
-                            info.st_ino, refusal)
+            result.ready.append(Candidate(entry.name, Path(entry.path), info.st_size,
+                                          info.st_mtime_ns, info.st_ino, refusal))
+        else:
+            result.skipped.append((entry.name, why))
+    return result
 
 
 def parts(inbox: Path) -> set[str]:
-    """Names that will appear when the .part uploads now in the inbox are renamed."""
+    """Names that will appear when the temporary uploads now in the inbox are renamed."""
     with os.scandir(inbox) as entries:
-        return {e.name[: -len(PART_SUFFIX)] for e in entries
-                if e.name.endswith(PART_SUFFIX) and not e.name.startswith(".")}
+        return {final_name(e.name) for e in entries if final_name(e.name) != e.name}
 
 
 def content_hash(path: Path) -> tuple[str, os.stat_result]:
@@ -129,17 +216,26 @@ def move(source: Path, directory: Path, tag: str) -> Path:
     return target
 
 
-def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """Write to a hidden temporary beside target, fsync, then rename: readers see all or nothing.
-    A write that fails (or is interrupted) removes its temporary."""
+def write_atomically(target: Path, write: Callable[[IO[str]], None]) -> None:
+    """Call `write` with a UTF-8 text stream (newline="") on a hidden temporary beside target,
+    fsync, then rename: readers see all or nothing. A write that fails (or is interrupted)
+    removes its temporary.
+
+    The temporary is created with O_EXCL|O_NOFOLLOW and mode 0600 (worker.private): a symlink
+    planted at its name is removed, never written through, and a leftover of a killed run is
+    replaced. The rename replaces a symlink at `target` itself, not the file it points to.
+    """
     temp = target.with_name(f".{target.name}.tmp")
     try:
-        write(temp)
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fd = private.create_new(temp)
+    except FileExistsError:
+        temp.unlink()  # unlink never follows a link: what it pointed to is left alone
+        fd = private.create_new(temp)  # one that reappears at once is an attack: let it raise
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -8,8 +8,12 @@ between any two steps is finished by the next poll with nothing lost and nothing
   its content hash (producer.submit without force) instead of creating a second one.
 - submitted: waits for the job; then writes outbox/NAME.results.csv through a temporary file and a
   rename (repeating it rewrites the same file).
-- done: moves the source to archive/ (a crash after the move leaves the source gone: the next poll
-  just records `archived`).
+- done: moves the source (and its .done/.ok marker) to archive/ (a crash after the move leaves
+  the source gone: the next poll just records `archived`) -- unless the file changed after it
+  was read: then the row is `superseded`, the file stays, and once it is unchanged again its new
+  content is taken as a file of its own (never half a file processed and the rest archived).
+  A new content taken under the name of an unfinished row supersedes that row too, so a late
+  job of the old content never writes the outbox over the new one's results.
 - rejected: writes rejected/NAME.error.txt, then moves the file beside it.
 Polls of one inbox never overlap: on PostgreSQL an advisory lock is held for the whole poll, so the
 beat task and a `dxcoder inbox watch` can run at once.
@@ -26,6 +30,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import redis.exceptions
 import sqlalchemy.exc
@@ -45,6 +50,7 @@ from worker.settings import get_settings
 log = logging.getLogger("dxcoder.inbox")
 
 SEEN, SUBMITTED, DONE, ARCHIVED, REJECTED = "seen", "submitted", "done", "archived", "rejected"
+SUPERSEDED = "superseded"  # the file changed after it was read; its new content has its own row
 UNFINISHED = (SEEN, SUBMITTED, DONE)
 # Failures that pass: the next poll tries the same step again.
 TRANSIENT = (TransientError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
@@ -55,6 +61,9 @@ TRANSIENT = (TransientError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.Int
 # job is not read again on every poll, also across the beat task's polls in one worker process.
 _HASHES: dict[tuple[str, int, int, int], str] = {}
 _HASHES_KEPT = 10_000
+
+CHANGED = ("changed after it was read, so it was not archived; it is read again, as a file of "
+           "its own, once unchanged")
 
 # Test hook: called with (step, file name) at every step boundary; raising there is a crash.
 Checkpoint = Callable[[str, str], None]
@@ -82,6 +91,7 @@ class PollReport:
     rejected: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (name, reason)
     waiting: list[str] = dataclasses.field(default_factory=list)  # job still running
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # transient, retried
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (name, why it waits)
     busy: bool = False  # another poller holds this inbox
 
     @property
@@ -98,14 +108,18 @@ class Inbox:
 
     def __init__(self, directory: str | os.PathLike[str], *,
                  enqueue: producer.Enqueue | None, settle_seconds: float,
-                 run_inline: bool = False, processes: int = 1) -> None:
+                 run_inline: bool = False, processes: int = 1,
+                 require_marker: bool | None = None) -> None:
         """enqueue: how chunks reach the workers; run_inline: no workers, run chunks here
-        (the embedded mode)."""
+        (the embedded mode); require_marker: take a file only once NAME.done or NAME.ok exists
+        (default: DXCODER_INBOX_REQUIRE_MARKER)."""
         self.root = Path(os.path.realpath(directory))
         if not self.root.is_dir():
             raise FileNotFoundError(f"inbox {directory} is not a directory")
         self.enqueue, self.settle_seconds = enqueue, settle_seconds
         self.run_inline, self.processes = run_inline, processes
+        self.require_marker = (get_settings().inbox_require_marker if require_marker is None
+                               else require_marker)
         self._parts: set[str] = set()
 
     def poll(self) -> PollReport:
@@ -119,7 +133,10 @@ class Inbox:
             parts_now = files.parts(self.root)
             renamed, self._parts = self._parts - parts_now, parts_now
             touched: set[int] = set()
-            for candidate in files.scan(self.root, self.settle_seconds, renamed):
+            looked = files.scan(self.root, self.settle_seconds, renamed,
+                                require_marker=self.require_marker)
+            report.skipped.extend(looked.skipped)
+            for candidate in looked.ready:
                 try:
                     row_id = self._take(candidate, report)
                     if row_id is not None:
@@ -155,11 +172,19 @@ class Inbox:
                 self._reject_file(candidate.path, reason, report)
                 return None
             if (after.st_size, after.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
+                report.skipped.append((candidate.name, "changed while it was read; taken once "
+                                       "unchanged"))
                 return None  # written to while we read it: not settled after all
             if len(_HASHES) >= _HASHES_KEPT:
                 _HASHES.clear()
             _HASHES[key] = digest
         row = self._row(digest, candidate.name, candidate.size)
+        self._supersede_others(candidate.name, row.id)
+        if row.state == SUPERSEDED:
+            # The content it had when first read is back under a name: take it afresh (the
+            # submit finds its job by content hash, so no second job).
+            self._set(row.id, state=SEEN, name=candidate.name, job_id=None, error="")
+            return row.id
         if row.name == candidate.name and row.state != ARCHIVED:
             return row.id
         own_file_gone = not (self.root / row.name).exists()
@@ -222,8 +247,17 @@ class Inbox:
                 if not self._collect(row, report):
                     return
             elif row.state == DONE:
+                if present and self._changed_since_read(row, path):
+                    self._set(row.id, state=SUPERSEDED, error=CHANGED)
+                    report.skipped.append((row.name, CHANGED))
+                    log.warning("inbox.superseded", extra={"inbox_file_id": row.id,
+                                                           "job_id": row.job_id})
+                    return
                 if present:
-                    files.move(path, self.root / files.ARCHIVE, row.content_hash[:12])
+                    archive = files.subdir(self.root, files.ARCHIVE)
+                    for marker in files.markers(self.root, row.name):
+                        files.move(marker, archive, row.content_hash[:12])
+                    files.move(path, archive, row.content_hash[:12])
                     _boundary("after_archive_move", row.name)
                 self._set(row.id, state=ARCHIVED)
                 report.archived.append(row.name)
@@ -235,6 +269,25 @@ class Inbox:
                 return
             else:
                 return
+
+    def _changed_since_read(self, row: InboxFile, path: Path) -> bool:
+        """Whether the file's content is no longer what was read (hashed and submitted)."""
+        info = path.stat()
+        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        digest = _HASHES.get(key)
+        if digest is None:
+            digest, after = files.content_hash(path)
+            if (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
+                return True  # being written right now
+        return digest != row.content_hash
+
+    def _supersede_others(self, name: str, row_id: int) -> None:
+        """Unfinished rows of an earlier content of this name give way to the content now there."""
+        with db.session_scope() as session:
+            session.execute(update(InboxFile).where(
+                InboxFile.inbox == str(self.root), InboxFile.name == name,
+                InboxFile.id != row_id, InboxFile.state.in_(UNFINISHED))
+                .values(state=SUPERSEDED, error=CHANGED, updated_at=utcnow()))
 
     def _submit(self, row: InboxFile, path: Path, report: PollReport) -> bool:
         try:
@@ -265,11 +318,10 @@ class Inbox:
         if not status.finished:
             report.waiting.append(row.name)
             return False
-        target = self.root / files.OUTBOX / results_name(row.name)
+        target = files.subdir(self.root, files.OUTBOX) / results_name(row.name)
 
-        def write(temp: Path) -> None:
-            with temp.open("w", encoding="utf-8", newline="") as fh:
-                write_results(status.id, fh, "csv")
+        def write(fh: IO[str]) -> None:
+            write_results(status.id, fh, "csv")
 
         files.write_atomically(target, write)
         _boundary("after_outbox", row.name)
@@ -293,16 +345,20 @@ class Inbox:
                      row_id: int | None = None) -> None:
         """rejected/NAME.error.txt first, then the file: a refused file is never without its why."""
         stamp = dt.datetime.now(dt.UTC)
-        target = files.free_name(self.root / files.REJECTED, path.name, stamp.strftime("%Y%m%dT%H%M%S"))
+        target = files.free_name(files.subdir(self.root, files.REJECTED), path.name,
+                                 stamp.strftime("%Y%m%dT%H%M%S"))
         note = (f"dxcoder refused {path.name} on {stamp:%Y-%m-%d %H:%M:%S} UTC.\n"
                 f"Reason: {reason}\n"
                 "What to do: correct the file (or export it again) and drop it in the inbox again.\n")
         error_txt = target.with_name(target.name + ".error.txt")
-        def write(temp: Path) -> None:
-            temp.write_text(note, encoding="utf-8")
+        def write(fh: IO[str]) -> None:
+            fh.write(note)
 
         files.write_atomically(error_txt, write)
         _boundary("after_error_txt", path.name)
+        if self.require_marker:
+            for marker in files.markers(self.root, path.name):
+                files.move(marker, target.parent, stamp.strftime("%Y%m%dT%H%M%S"))
         os.rename(path, target)
         report.rejected.append((path.name, reason))
         log.warning("inbox.rejected", extra={"inbox_file_id": row_id})

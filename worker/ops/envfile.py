@@ -21,6 +21,8 @@ COMPOSE_VARIABLES = (
      "Redis memory cap (noeviction: a full Redis refuses new messages); see deploy/README.md."),
     ("FLOWER_PUBLISH", "127.0.0.1:5555", "Host address:port Flower is published on."),
     ("EXPORTER_PUBLISH", "127.0.0.1:9808", "Host address:port the exporter is published on."),
+    ("CLAIMS_DIR", "./data", "Host directory mounted at /data in the worker containers (claims "
+     "files, the inbox); the container's user dxcoder must be able to write it."),
 )
 # Settings the compose stack needs set (the rest keep their defaults, shown commented out).
 REQUIRED_FOR_COMPOSE = {"flower_user": "ops", "flower_password": "change-me"}

@@ -210,7 +210,7 @@ def build_registry(settings: Settings) -> CollectorRegistry:
     return registry
 
 
-def serve(settings: Settings, port: int, address: str = "0.0.0.0") -> None:
+def serve(settings: Settings, port: int, address: str = "127.0.0.1") -> None:
     """Serve /metrics on `port` until interrupted."""
     server, thread = start_http_server(port, addr=address, registry=build_registry(settings))
     log.warning("exporter.listening", extra={"port": port, "address": address})

@@ -153,15 +153,11 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
             if stager is not None:
                 stager.stop()  # before anything is discarded: it writes for the job
 
-    def write(temp: Path) -> None:
-        with temp.open("w", encoding="utf-8", newline="") as fh:
-            resolve(fh)
-
     try:
         if out is None:
             resolve(None)
         else:
-            write_atomically(Path(out), write)
+            write_atomically(Path(out), resolve)
     except BaseException:
         staging.discard_unfinished()  # the pool is gone by now: nothing writes for the job
         raise
