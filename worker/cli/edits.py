@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import IO
 
 import click
 
@@ -31,10 +32,9 @@ def edits_command(job_id: str, output: Path | None, fmt: str) -> None:
         return
     count = 0
 
-    def export(temp: Path) -> None:
+    def export(fh: IO[str]) -> None:
         nonlocal count
-        with temp.open("w", encoding="utf-8", newline="") as fh:
-            count = edits.write_edits(job_id, fh, fmt)
+        count = edits.write_edits(job_id, fh, fmt)
 
     with sigterm_interrupts():
         write_atomically(output, export)
