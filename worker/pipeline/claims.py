@@ -40,14 +40,20 @@ def iter_claim_lines(job_id: str) -> Iterator[tuple[str, list[ClaimLine]]]:
     X12: the claim is CLM01 (the id before ':'), its lines are contiguous in the file, and the
     principal code is the ABK/BK diagnosis. CSV/JSONL: the id column names the claim, lines of one
     id are gathered wherever they are (first appearance order), the principal is the first line;
-    a line without an id is a claim of its own. Streamed: memory holds one claim at a time.
+    a line without an id is a claim of its own. Streamed: memory holds one claim at a time,
+    except with a claim_id column, whose claims are gathered in memory (their lines can be
+    anywhere in the file).
     """
     with db.session_scope() as session:
         job = get_job(session, job_id)
         x12 = job.format == "x12"
+        # A claim_id column groups in Python below; the lines then come in file order.
+        first_extra = session.scalar(select(InputLine.extra).where(InputLine.job_id == job.id)
+                                     .order_by(InputLine.line_no).limit(1)) or ""
+        in_file_order = x12 or '"claim_id"' in first_extra
         key = case((ResultRow.entry_id == "", literal(" #") + cast(ResultRow.line_no, String)),
                    else_=ResultRow.entry_id)
-        order = [ResultRow.line_no] if x12 else [
+        order = [ResultRow.line_no] if in_file_order else [
             func.min(ResultRow.line_no).over(partition_by=key), ResultRow.line_no]
         rows = session.execute(
             select(ResultRow.line_no, ResultRow.entry_id, ResultRow.status, ResultRow.code,
