@@ -22,6 +22,7 @@ Only `resolved` codes take part; a `+`-joined GEM combination counts as its code
 
 from __future__ import annotations
 
+import bisect
 import collections
 import csv
 import dataclasses
@@ -65,19 +66,28 @@ class NoteBook:
     """One release's notes, found by code: a code inherits the notes of its ancestors (by
     prefix) and of the sections and chapters whose range holds it."""
 
-    def __init__(self, label: str, notes: Iterable[Note], manifestations: Iterable[str] = ()
-                 ) -> None:
+    def __init__(self, label: str, notes: Iterable[Note], manifestations: Iterable[str] = (),
+                 categories: Iterable[str] = ()) -> None:
         self.label = label
+        self._all = list(notes)
         # Flat codes whose title says "in diseases classified elsewhere" (and their children).
         self._manifestations = frozenset(manifestations)
         self._by_holder: dict[str, list[Note]] = collections.defaultdict(list)
         self._ranged: list[Note] = []
-        for note in notes:
+        for note in self._all:
             if note.holder.low == note.holder.high:
                 self._by_holder[note.holder.low].append(note)
             else:
                 self._ranged.append(note)
         self._memo: dict[tuple[str, str], tuple[Note, ...]] = {}
+        self._pairs: dict[tuple[str, str], Note | None] = {}
+        self._excluded: dict[str, frozenset[str]] = {}
+        # Every category a note could name (A00 .. Z99 as the notes write them), sorted.
+        self._categories = sorted({r.low[:3] for n in self._all for r in n.refs}
+                                  | {r.high[:3] for n in self._all for r in n.refs}
+                                  | set(categories))
+        self._named: dict[tuple[int, str], bool] = {}
+        self._requirements: dict[str, tuple[bool, tuple[Note, ...], tuple[Note, ...]]] = {}
 
     def is_manifestation(self, code: str) -> bool:
         plain = flat(code)
@@ -93,6 +103,55 @@ class NoteBook:
             if ranged:
                 own += self._ranged_for(plain[:3], kind)
             found = self._memo[key] = tuple(own)
+        return found
+
+    def excludes(self, code: str, other: str) -> Note | None:
+        """The first Excludes1 note of `code` (or of what holds it) that names `other`."""
+        plain = flat(other)
+        if plain[:3] not in self._excluded_categories(code):
+            return None  # most pairs: nothing of the other's category is named at all
+        key = (code, other)
+        if key in self._pairs:
+            return self._pairs[key]
+        found = next((n for n in self.notes_for(code, EXCLUDES1)
+                      if any(r.covers_flat(plain) for r in n.refs)), None)
+        remember(self._pairs, key, found, _PAIR_MEMO_SIZE)
+        return found
+
+    def _excluded_categories(self, code: str) -> frozenset[str]:
+        """The categories that any Excludes1 note of `code` names some code of."""
+        found = self._excluded.get(code)
+        if found is None:
+            named: set[str] = set()
+            for note in self.notes_for(code, EXCLUDES1):
+                for r in note.refs:
+                    first = bisect.bisect_left(self._categories, r.low[:3])
+                    last = bisect.bisect_right(self._categories, r.high[:3])
+                    named.update(self._categories[first:last])
+            found = self._excluded[code] = frozenset(named)
+        return found
+
+    def names(self, note: Note, other: str) -> bool:
+        """True when `note` names `other` among its codes."""
+        key = (id(note), other)
+        found = self._named.get(key)
+        if found is None:
+            plain = flat(other)
+            found = any(r.covers_flat(plain) for r in note.refs)
+            remember(self._named, key, found, _PAIR_MEMO_SIZE)
+        return found
+
+    def requirements(self, code: str) -> tuple[bool, tuple[Note, ...], tuple[Note, ...]]:
+        """(is a manifestation code, its Code first notes, its Use additional notes that ask
+        for a companion): the code's own and its ancestors', never a section's or chapter's.
+        Category-level Use additional notes are left out (see the module docstring)."""
+        found = self._requirements.get(code)
+        if found is None:
+            use_additional = tuple(n for n in self.notes_for(code, USE_ADDITIONAL, ranged=False)
+                                   if n.refs and len(n.holder.low) > 3)
+            found = (self.is_manifestation(code), self.notes_for(code, CODE_FIRST, ranged=False),
+                     use_additional)
+            self._requirements[code] = found
         return found
 
     def _ranged_for(self, category: str, kind: str) -> list[Note]:
@@ -122,7 +181,12 @@ def load_notebooks(session: Session) -> dict[str, NoteBook]:
     for release_id, code in session.execute(select(Code.release_id, Code.code).where(
             Code.title.like("%classified elsewhere%"))):
         manifestations[release_id].append(flat(code))
-    books = {label: NoteBook(label, notes[release_id], manifestations[release_id])
+    categories: dict[int, list[str]] = collections.defaultdict(list)
+    for release_id, code in session.execute(select(Code.release_id, Code.code).where(
+            Code.level == 1)):
+        categories[release_id].append(code)
+    books = {label: NoteBook(label, notes[release_id], manifestations[release_id],
+                             categories[release_id])
              for release_id, label in releases if notes.get(release_id)}
     out: dict[str, NoteBook] = {}
     for index, (_, label) in enumerate(releases):
@@ -146,6 +210,7 @@ def _codes(lines: Sequence[ClaimLine]) -> list[tuple[str, ClaimLine]]:
 
 # Claims repeat: the same codes, statuses and releases give the same edits (a bounded memo).
 _MEMO_SIZE = 50_000
+_PAIR_MEMO_SIZE = 200_000  # (code, code) pairs: a year's claims hold far fewer distinct ones
 _Found = tuple[tuple[str, str, str, str], ...]  # (edit, codes, severity, message)
 
 
@@ -187,61 +252,49 @@ class ClaimChecker:
 
 def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Found:
     """The code edits of a claim's resolved lines (everything but not_coded)."""
-    claim_id = ""
-    edits: list[Edit] = []
+    found: list[tuple[str, str, str, str]] = []
     coded = _codes(lines)
     codes = [code for code, _ in coded]
-    counts = collections.Counter(codes)
-    for code, n in counts.items():
+    for code, n in collections.Counter(codes).items():
         if n > 1:
-            edits.append(Edit(claim_id, "duplicate", code, WARNING,
-                              f"{code} is on the claim {n} times"))
-
+            found.append(("duplicate", code, WARNING, f"{code} is on the claim {n} times"))
     distinct = list(dict.fromkeys(codes))
-    flat_of = {code: flat(code) for code in distinct}
     book_of = {code: books.get(line.code_set) for code, line in coded}
     seen_pairs: set[frozenset[str]] = set()
     for position, (code, _) in enumerate(coded):
         book = book_of[code]
         if book is None:
             continue
-        for note in book.notes_for(code, EXCLUDES1):
-            for other in distinct:
-                pair = frozenset((code, other))
-                if other == code or pair in seen_pairs or not any(
-                        r.covers_flat(flat_of[other]) for r in note.refs):
-                    continue
+        for other in distinct:
+            pair = frozenset((code, other))
+            if other == code or pair in seen_pairs:
+                continue
+            note = book.excludes(code, other)
+            if note is not None:
                 seen_pairs.add(pair)
-                edits.append(Edit(claim_id, EXCLUDES1, "|".join(c for c in distinct if c in pair),
-                                  ERROR, f"Excludes1 at {note.holder_code}: {note.text}; {code} "
-                                  f"and {other} are not coded together"))
-        manifestation = book.is_manifestation(code)
-        for note in book.notes_for(code, CODE_FIRST, ranged=False):
+                found.append((EXCLUDES1, "|".join(c for c in distinct if c in pair), ERROR,
+                              f"Excludes1 at {note.holder_code}: {note.text}; {code} and "
+                              f"{other} are not coded together"))
+        manifestation, code_first, use_additional = book.requirements(code)
+        others = [c for c in distinct if c != code]
+        for note in code_first:
             if manifestation and position == 0:
-                edits.append(Edit(claim_id, CODE_FIRST, code, ERROR,
-                                  f"{code} is a manifestation code (in diseases classified "
-                                  f"elsewhere) listed first; Code first at {note.holder_code}: "
-                                  f"{note.text}"))
-            if note.refs and not _named(note, flat_of, code):
+                found.append((CODE_FIRST, code, ERROR,
+                              f"{code} is a manifestation code (in diseases classified "
+                              f"elsewhere) listed first; Code first at {note.holder_code}: "
+                              f"{note.text}"))
+            if note.refs and not any(book.names(note, other) for other in others):
                 severity = ERROR if manifestation and not note.if_applicable else WARNING
-                edits.append(Edit(claim_id, CODE_FIRST, code, severity,
-                                  f"no code on the claim from what {code}'s note names; Code first "
-                                  f"at {note.holder_code}: {note.text}"))
-        for note in book.notes_for(code, USE_ADDITIONAL, ranged=False):
-            if len(note.holder.low) <= 3:
-                continue  # category notes list what to add when it applies (see the docstring)
-            if note.refs and not _named(note, flat_of, code):
-                edits.append(Edit(claim_id, USE_ADDITIONAL, code, WARNING,
-                                  f"Use additional code at {note.holder_code}"
-                                  f"{' (if applicable)' if note.if_applicable else ''}: "
-                                  f"{note.text}; none on the claim"))
-    return tuple((e.edit, e.codes, e.severity, e.message) for e in edits)
-
-
-def _named(note: Note, flat_of: dict[str, str], code: str) -> bool:
-    """True when another code of the claim is one the note names."""
-    return any(r.covers_flat(plain) for other, plain in flat_of.items() if other != code
-               for r in note.refs)
+                found.append((CODE_FIRST, code, severity,
+                              f"no code on the claim from what {code}'s note names; Code first "
+                              f"at {note.holder_code}: {note.text}"))
+        for note in use_additional:
+            if not any(book.names(note, other) for other in others):
+                found.append((USE_ADDITIONAL, code, WARNING,
+                              f"Use additional code at {note.holder_code}"
+                              f"{' (if applicable)' if note.if_applicable else ''}: "
+                              f"{note.text}; none on the claim"))
+    return tuple(found)
 
 
 def job_edits(job_id: str) -> Iterator[Edit]:
