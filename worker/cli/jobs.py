@@ -274,13 +274,26 @@ def metrics_command(job_id: str, as_json: bool) -> None:
 @click.command("retry")
 @click.argument("job_id")
 def retry_command(job_id: str) -> None:
-    """Send a job's `error` lines through the workers again."""
+    """Send a job's `error` lines through the workers again (embedded: resolve them here)."""
     ensure_schema()
-    _check_redis()
+    embedded = get_settings().is_embedded
+    if not embedded:
+        _check_redis()
     job, chunk_ids = jobs.prepare_retry(job_id)
     if not chunk_ids:
         click.echo(f"job {job} has no error lines to retry")
         return
+    if embedded:
+        # No workers serve an embedded database: its chunk ids mean nothing to the shared
+        # queue's workers (or worse, name other jobs' chunks there). The same chunk code as
+        # `dxcoder run`, in this process.
+        from worker.pipeline.embedded import run_chunks
+
+        run_chunks(chunk_ids, processes=min(len(chunk_ids), os.cpu_count() or 1))
+        status = jobs.job_status(job)
+        click.echo(f"job {job}: {len(chunk_ids)} chunks resolved again")
+        click.echo(_summary_line(status), err=True)
+        sys.exit(0 if status.ok else 1)
     producer.enqueue_chunks(chunk_ids, _enqueue)
     click.echo(f"job {job}: {len(chunk_ids)} chunks queued again")
 
