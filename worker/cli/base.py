@@ -119,11 +119,17 @@ def fail(message: str) -> Any:
 
 
 
-def iso_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    """click callback for date options: YYYY-MM-DD, or a usage error (exit 2) saying so."""
+def date_option(_ctx: click.Context, _param: click.Parameter, value: str | None
+                ) -> dt.date | None:
+    """click callback for date options: the forms a file's date of service may take
+    (YYYY-MM-DD, YYYYMMDD, MM/DD/YYYY), or a usage error (exit 2) saying so."""
+    from worker.ingest.common import parse_date
+
     if value is None:
         return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+    parsed, problem = parse_date("date", value)
+    if parsed is None:
+        what = "a real date" if problem and "real date" in problem else "a date"
+        raise click.BadParameter(f"{value!r} is not {what}; use YYYY-MM-DD, YYYYMMDD or "
+                                 "MM/DD/YYYY") from None
+    return parsed

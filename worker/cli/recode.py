@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from worker.cli.base import ensure_schema, iso_date
+from worker.cli.base import date_option, ensure_schema
 from worker.errors import DependencyUnavailable, JobError
 from worker.models import RecodeRun
 from worker.recode import apply, report, runs
@@ -40,7 +40,7 @@ def wait_for(run_id: str, poll: float = 0.5) -> RecodeRun:
 
 @recode.command("run")
 @click.option("--job", "job_id", help="Only this job's lines.")
-@click.option("--since", callback=iso_date, help="Only lines of jobs submitted on or after YYYY-MM-DD.")
+@click.option("--since", callback=date_option, help="Only lines of jobs submitted on or after YYYY-MM-DD.")
 @click.option("--dry-run", is_flag=True, help="Classify and count the changes; store none.")
 @click.option("--resume", "resume", metavar="RUN", help="Continue a crashed run where it stopped.")
 @click.option("--wait", is_flag=True, help="Wait for the run to finish and print its counts.")
