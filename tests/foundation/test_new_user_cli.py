@@ -79,3 +79,27 @@ def test_no_release_message_masks_a_server_password(empty_pg_url: str, tmp_path:
     assert result.returncode == 1
     assert "no ICD-10-CM release is loaded in postgresql+psycopg2://postgres:***@" in result.stderr
     assert "s3cret" not in result.stderr
+
+
+def test_the_progress_rate_counts_only_lines_finished_while_it_watched() -> None:
+    from worker.cli.jobs import LineRate
+
+    # `submit --wait` on a job that already has 3,000 lines done: the first reading comes
+    # microseconds after the bar starts.
+    rate = LineRate(3000, now=100.0)
+    assert rate.text(3005, now=100.00001) == "measuring"
+    assert rate.text(13_000, now=102.0) == "5,000 lines/s"
+
+
+def test_the_readme_lists_every_method_the_results_carry() -> None:
+    from worker.resolver import outcome
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `method` |"))
+    from worker.contract import STATUSES
+
+    methods = {value for name, value in vars(outcome).items()
+               if name.isupper() and isinstance(value, str)} - set(STATUSES)
+    assert "code_other_release" in methods and len(methods) == 12
+    for method in methods | {"none"}:
+        assert f"`{method}`" in row, method

@@ -45,6 +45,8 @@ class JobStatus:
     finished_at: str | None
     release: str | None
     summary: dict[str, Any] | None
+    # Counted from the stored results (so a recoding run's changes show); only when asked for.
+    by_method: dict[str, int] | None = None
 
     @property
     def finished(self) -> bool:
@@ -62,12 +64,20 @@ class JobStatus:
                 f"({counts})")
 
 
-def job_status(job_id: str) -> JobStatus:
+def job_status(job_id: str, *, methods: bool = False) -> JobStatus:
+    """Progress and counts of a job, read from its stored results; `methods` adds the count
+    per method (one more pass over the results, so progress polling leaves it out)."""
     with db.session_scope() as session:
         job = get_job(session, job_id)
         by_status = dict(session.execute(
             select(ResultRow.status, func.count()).where(ResultRow.job_id == job.id)
             .group_by(ResultRow.status)).all())
+        by_method = None
+        if methods:
+            # "none": no stage decided (invalid input, error), as the chunk summaries say it.
+            by_method = {str(method or "none"): int(count) for method, count in session.execute(
+                select(ResultRow.method, func.count()).where(ResultRow.job_id == job.id)
+                .group_by(ResultRow.method).order_by(ResultRow.method))}
         errors = session.scalar(select(func.count()).select_from(Chunk)
                                 .where(Chunk.job_id == job.id, Chunk.status == "error")) or 0
         return JobStatus(
@@ -77,7 +87,7 @@ def job_status(job_id: str) -> JobStatus:
             by_status={k: int(v) for k, v in by_status.items()},
             created_at=job.created_at.isoformat(timespec="seconds"),
             finished_at=job.finished_at.isoformat(timespec="seconds") if job.finished_at else None,
-            release=job.release_label, summary=job.summary)
+            release=job.release_label, summary=job.summary, by_method=by_method)
 
 
 def list_jobs(limit: int = 50) -> list[Job]:
