@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 
+import sqlalchemy.exc
 from sqlalchemy import text
 
 from worker import db
@@ -54,10 +55,16 @@ def _read_identity(url: str) -> str:
         resolved = os.path.realpath(path) if path and path != ":memory:" else url
         return "sqlite-" + hashlib.sha256(resolved.encode()).hexdigest()[:16]
     with db.get_engine().connect() as connection:
-        system_id = connection.execute(
-            text("SELECT system_identifier FROM pg_control_system()")).scalar_one()
-        oid = connection.execute(
-            text("SELECT oid FROM pg_database WHERE datname = current_database()")).scalar_one()
+        oid, name = connection.execute(text(
+            "SELECT oid, datname FROM pg_database WHERE datname = current_database()")).one()
+        try:
+            system_id = connection.execute(
+                text("SELECT system_identifier FROM pg_control_system()")).scalar_one()
+        except sqlalchemy.exc.DBAPIError:
+            # A service that revokes pg_control_system (PUBLIC may run it by default): the
+            # database's name and oid still tell apart the databases of one server.
+            log.warning("database.identity_without_system_identifier")
+            return f"pg-{name}-{oid}"
     return f"pg-{system_id}-{oid}"
 
 

@@ -115,3 +115,41 @@ def test_retry_of_an_embedded_job_resolves_here_and_sends_nothing(sqlite_url: st
     status = jobs.job_status(job_id)
     assert status.ok and "error" not in status.by_status
     assert _queued_messages(queue_name) == 0
+
+
+def test_a_worker_refuses_recode_chunks_of_another_database(pipeline: PipelineEnv,
+                                                            tmp_path: Path) -> None:
+    from tasks.recode import enqueue_recode_chunks, recode_chunk
+    from tests.recode.helpers import FY2026_DAY, claims_file, submit
+    from worker.models import RecodeChunk
+    from worker.recode import runs
+
+    worker = pipeline.start_worker()
+    # A job pinned to FY2025 with FY2026 dates: a recoding run has lines to change.
+    job_id = submit(pipeline, claims_file(tmp_path / "pinned.csv", [("G35", FY2026_DAY)]),
+                    "--release", "FY2025")
+    started = runs.start(trigger="cli")
+    assert started.chunk_ids
+    # A message for the same chunk id stamped by another database.
+    for chunk_id in started.chunk_ids:
+        recode_chunk.apply_async((chunk_id,), {"database": "pg-1-1"}, queue=pipeline.queue)
+    deadline = time.monotonic() + 60
+    while not [e for e in worker.events() if e.get("event") == "chunk.refused"]:
+        assert time.monotonic() < deadline, "the worker did not refuse the message"
+        time.sleep(0.3)
+    refused = [e for e in worker.events() if e.get("event") == "chunk.refused"]
+    assert [(e["chunk_id"], e["task_name"], e["message_database"]) for e in refused] == [
+        (chunk_id, "dxcoder.recode_chunk", "pg-1-1") for chunk_id in started.chunk_ids]
+    with db.session_scope() as session:
+        chunk_rows = session.execute(select(RecodeChunk.status, RecodeChunk.attempts)
+                                     .where(RecodeChunk.id.in_(started.chunk_ids))).all()
+        code = session.scalar(select(ResultRow.code).where(ResultRow.job_id == job_id))
+    assert {tuple(row) for row in chunk_rows} == {("queued", 0)} and code == "G35"
+    # Stamped by this database, the same chunks are served.
+    runs.enqueue(started.chunk_ids, enqueue_recode_chunks)
+    deadline = time.monotonic() + 120
+    while runs.get_run(str(started.run_id)).status == "running":
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.3)
+    with db.session_scope() as session:
+        assert session.scalar(select(ResultRow.code).where(ResultRow.job_id == job_id)) == "G35.D"

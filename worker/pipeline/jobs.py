@@ -153,7 +153,7 @@ def _uncount_retried(session: Session, job_id: str) -> None:
         return
     record = {"outcome": RETRY_CORRECTION, "job_id": job_id, "lines": -lines,
               "by_status": {contract.ERROR: -lines},
-              "by_method": {str(m): -int(n) for m, n in by_method.items() if m}}
+              "by_method": {str(m or "none"): -int(n) for m, n in by_method.items()}}
     session.add(TaskMetric(task_name=RESOLVE_TASK, job_id=job_id, outcome=RETRY_CORRECTION,
                            lines=-lines, total_ms=0.0, record=record))
 
