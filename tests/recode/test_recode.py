@@ -146,20 +146,22 @@ def _nothing_to_do(env: PipelineEnv) -> bool:
     return run.counts is not None and run.counts["checked"] == 0
 
 
-def test_codeset_diff_lists_all_four_kinds(pg_url: str, tmp_path: Path) -> None:
+def test_codeset_diff_lists_all_five_kinds(pg_url: str, tmp_path: Path) -> None:
     from tests.clitools import run_dxcoder
 
     out = tmp_path / "diff.csv"
     result = run_dxcoder("codeset", "diff", "FY2025", "FY2026", "-o", str(out),
                          database_url=pg_url, data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "FY2025 -> FY2026: added 614, deleted 12, retitled 196, expanded 16" in result.stdout
+    assert ("FY2025 -> FY2026: added 614, deleted 12, retitled 39, respelled 157, expanded 16"
+            in result.stdout)
     import csv
 
     with out.open() as fh:
         rows = {r["code"]: r for r in csv.DictReader(fh)}
     assert rows["G35"]["kind"] == "expanded" and rows["G35"]["successors"].startswith("G35.D|")
-    assert rows[DELETED]["kind"] == "deleted" and rows[RETITLED]["kind"] == "retitled"
+    assert rows[DELETED]["kind"] == "deleted" and rows[RETITLED]["kind"] == "respelled"
+    assert rows["S62.90"]["kind"] == "retitled"  # wrist and hand -> hand
     assert rows["G35.A"]["kind"] == "added"
     only = run_dxcoder("codeset", "diff", "FY2025", "FY2026", "--kind", "expanded",
                        database_url=pg_url, data_dir=tmp_path)

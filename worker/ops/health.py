@@ -145,9 +145,8 @@ def _database_checks(settings: Settings) -> list[Check]:
     if labels:
         checks.append(Check("code_sets", OK, f"releases loaded: {', '.join(labels)}", labels))
     else:
-        from worker.codesets.catalog import no_release_message
-
-        checks.append(Check("code_sets", FAIL, no_release_message(), []))
+        checks.append(Check("code_sets", FAIL, "no release loaded: run `dxcoder codeset load`",
+                            []))
     queued, running, age = chunk_backlog()
     value = {"queued": queued, "running": running, "oldest_queued_s": age}
     detail = f"{queued} chunks queued, {running} running"
