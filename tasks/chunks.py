@@ -8,7 +8,7 @@ from celery import Task
 
 from tasks.app import app
 from tasks.policy import CHUNK_TASK_OPTIONS, chunk_retry_policy
-from worker import breakers
+from worker import breakers, identity
 from worker.logs import log_context
 from worker.pipeline import chunks
 
@@ -16,11 +16,15 @@ from worker.pipeline import chunks
 # Queue: settings.queue ("dxcoder.resolve"), routed by task_routes in celeryconfig (the task's
 # own `queue` attribute is deprecated in Celery 5.5). Retries: tasks.policy.
 @app.task(name="dxcoder.resolve_chunk", **CHUNK_TASK_OPTIONS)
-def resolve_chunk(self: Task, chunk_id: int) -> dict[str, Any]:
-    """Resolve chunk `chunk_id` (an id, never a payload); idempotent under redelivery."""
+def resolve_chunk(self: Task, chunk_id: int, database: str | None = None) -> dict[str, Any]:
+    """Resolve chunk `chunk_id` (an id, never a payload) of database `database` (its identity);
+    idempotent under redelivery. A message for another database is refused: acknowledged, not
+    retried, nothing written (worker.identity)."""
     with log_context(task_id=self.request.id, task_name=self.name, chunk_id=chunk_id), \
             chunk_retry_policy(self, "chunk", lambda reason: chunks.record_failure(
                 chunk_id, reason, requeue=True)):
+        if not identity.accepts(database, chunk_id=chunk_id, task_name=self.name):
+            return {"outcome": "refused", "lines": 0, "job_id": None}
         states = breakers.get_breakers().states()
         report = chunks.process_chunk(chunk_id, task_id=self.request.id or "",
                                       breakers=states, retries=self.request.retries)

@@ -13,7 +13,7 @@ from celery import Task
 
 from tasks.app import app
 from tasks.policy import CHUNK_TASK_OPTIONS, TRANSIENT, chunk_retry_policy
-from worker import breakers
+from worker import breakers, identity
 from worker.logs import log_context
 from worker.recode import apply, runs
 from worker.recode.reconcile import set_sender
@@ -26,12 +26,14 @@ RECODE_PRIORITY = 9
 
 
 def enqueue_recode_chunks(chunk_ids: Sequence[int]) -> None:
-    """One message per recode chunk, ids only. Raises DependencyUnavailable or the broker's error."""
+    """One message per recode chunk: its id and its database's identity (as enqueue_chunks).
+    Raises DependencyUnavailable or the broker's error."""
     queue = get_settings().queue
+    database = identity.database_identity()
     with breakers.guard_redis(), app.producer_or_acquire() as producer:
         for chunk_id in chunk_ids:
-            recode_chunk.apply_async((chunk_id,), queue=queue, priority=RECODE_PRIORITY,
-                                     producer=producer)
+            recode_chunk.apply_async((chunk_id,), {"database": database}, queue=queue,
+                                     priority=RECODE_PRIORITY, producer=producer)
 
 
 def start_and_enqueue(*, trigger: str, **scope: Any) -> runs.Started:
@@ -64,10 +66,13 @@ def nightly_recode(self: Task) -> dict[str, Any]:
 
 
 @app.task(name="dxcoder.recode_chunk", **CHUNK_TASK_OPTIONS)
-def recode_chunk(self: Task, chunk_id: int) -> dict[str, Any]:
-    """Re-check recode chunk `chunk_id`; idempotent under redelivery (claimed, done once).
-    A chunk that always fails becomes an `error` chunk and its run `failed`."""
+def recode_chunk(self: Task, chunk_id: int, database: str | None = None) -> dict[str, Any]:
+    """Re-check recode chunk `chunk_id` of database `database`; idempotent under redelivery
+    (claimed, done once). A chunk that always fails becomes an `error` chunk and its run
+    `failed`; a message for another database is refused (worker.identity)."""
     with log_context(task_id=self.request.id, task_name=self.name, chunk_id=chunk_id), \
             chunk_retry_policy(self, "recode", lambda _: apply.record_failure(chunk_id)):
+        if not identity.accepts(database, chunk_id=chunk_id, task_name=self.name):
+            return {"outcome": "refused", "run_id": None, "checked": 0}
         report = apply.process_chunk(chunk_id, task_id=self.request.id or "")
     return {"outcome": report.outcome, "run_id": report.run_id, "checked": report.checked}

@@ -299,7 +299,8 @@ class RecodeChunk(Base):
 
 
 class ResultHistory(Base):
-    """A stored result a recoding run changed: the outcome before and after, never overwritten."""
+    """A stored result a recoding run changed (a dry run: would change): the outcome before and
+    after, never overwritten."""
 
     __tablename__ = "result_history"
     run_id: Mapped[str] = mapped_column(ForeignKey("recode_run.id", ondelete="CASCADE"),

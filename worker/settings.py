@@ -162,8 +162,9 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
+        """The URL every engine uses (CLI, workers, beat, Alembic): see normalize_database_url."""
         if self.database_url:
-            return self.database_url
+            return normalize_database_url(self.database_url)
         return f"sqlite:///{Path(self.data_dir).resolve() / 'dxcoder.sqlite3'}"
 
     @property
@@ -204,6 +205,20 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     return raw
+
+
+# The plain forms platforms hand out (Heroku, Render, Fly, RDS consoles): SQLAlchemy does not
+# know `postgres://` at all, and since 2.1 maps `postgresql://` to psycopg (3), which dxcoder
+# does not install. psycopg2 is the driver the design chose (COPY through copy_expert).
+_PLAIN_POSTGRES = ("postgres://", "postgresql://")
+
+
+def normalize_database_url(url: str) -> str:
+    """`postgres://` and `postgresql://` -> `postgresql+psycopg2://`; any other URL unchanged."""
+    for prefix in _PLAIN_POSTGRES:
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
 
 
 # Query parameters that carry a credential (libpq's password=, sslpassword=, a token=...).

@@ -43,7 +43,7 @@ def test_config_masks_the_database_password(tmp_path: Path) -> None:
     result = run_dxcoder("config", database_url="postgresql://dx:hunter2@db:5432/dx",
                          data_dir=tmp_path, env={"DXCODER_BROKER_URL": "redis://:pw9@r:6379/0"})
     assert result.returncode == 0
-    assert "postgresql://dx:***@db:5432/dx" in result.stdout
+    assert "postgresql+psycopg2://dx:***@db:5432/dx" in result.stdout  # the driver it uses
     assert "hunter2" not in result.stdout and "pw9" not in result.stdout
 
 

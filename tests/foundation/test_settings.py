@@ -45,5 +45,5 @@ def test_secrets_are_masked() -> None:
     assert mask_url("redis://redis:6379/0") == "redis://redis:6379/0"
     s = Settings.from_env(environ={"DXCODER_DATABASE_URL": "postgresql://dx:s3cret@db/dx"})
     shown = dict((name, value) for name, value, _ in s.describe())
-    assert shown["DXCODER_DATABASE_URL"] == "postgresql://dx:***@db/dx"
+    assert shown["DXCODER_DATABASE_URL"] == "postgresql+psycopg2://dx:***@db/dx"
     assert all("s3cret" not in value for value in shown.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -87,3 +88,38 @@ def test_settled_and_fresh_rows_add_up_the_same(pipeline: PipelineEnv) -> None:
         c = settled.read(conn, now=later)  # nothing new: the settled totals alone
     assert a == b == c
     assert sum(v for (kind, _), v in a.lines.items() if kind == "status") == 400
+
+
+def test_a_retried_line_counts_once(pipeline: PipelineEnv) -> None:
+    """Every line of a job first becomes `error`, then `dxcoder retry` resolves it: the line
+    totals are the job's 400 lines by their final status, not 800 attempts."""
+    from prometheus_client import generate_latest
+
+    from worker.ops.exporter import build_registry
+    from worker.settings import get_settings
+
+    doomed = pipeline.start_worker(max_attempts=0)
+    failed = cli(pipeline, "submit", str(SAMPLE), "--wait")
+    job_id = failed.stdout.strip()
+    assert failed.returncode == 1 and "(error 400)" in failed.stderr, failed.stderr
+    doomed.stop()
+    pipeline.start_worker()
+    assert cli(pipeline, "retry", job_id).returncode == 0
+    wait_for(lambda: jobs.job_status(job_id).finished, what="the retried job")
+    status = jobs.job_status(job_id)
+    assert status.ok and sum(status.by_status.values()) == 400
+
+    body = generate_latest(build_registry(get_settings())).decode()
+    metrics: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            metrics[sample.name][tuple(sorted(sample.labels.items()))] = sample.value
+    by_status = {k: v for k, v in _by(metrics["dxcoder_lines_total"], "status").items() if v}
+    assert by_status == status.by_status
+    by_method = {k: v for k, v in _by(metrics["dxcoder_lines_by_method_total"], "method").items()
+                 if v}
+    assert sum(by_method.values()) == 400 and by_method == status.summary["by_method"]
+    assert _by(metrics["dxcoder_chunk_runs_total"], "outcome") == {"exhausted": 8, "done": 8}
+    summary = json.loads(cli(pipeline, "metrics", job_id, "--json").stdout)
+    assert summary["by_status"] == status.by_status
+    assert summary["lines_written_by_tasks"] == 400 and summary["tasks"] == 16

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -19,7 +20,7 @@ from tests.recode.helpers import (
     submit,
 )
 from worker import db
-from worker.models import Override, RecodeRun, ResultHistory
+from worker.models import Job, Override, RecodeRun, ResultHistory
 from worker.resolver.normalize import text_key
 
 # Real FY2025 -> FY2026 changes (see `dxcoder codeset diff FY2025 FY2026`).
@@ -48,7 +49,7 @@ def test_a_new_release_reclassifies_stored_results(pipeline: PipelineEnv, tmp_pa
     assert before[1].code == "G35" and before[1].code_set == "FY2025"
     assert before[1].status == "resolved"
 
-    # Dry run: the same classes counted, nothing stored.
+    # Dry run: the same classes counted, no result changed, the changes shown as a preview.
     dry = _run(pipeline, "--dry-run")
     dry_counts = run_row(dry).counts
     assert dry_counts is not None
@@ -56,7 +57,12 @@ def test_a_new_release_reclassifies_stored_results(pipeline: PipelineEnv, tmp_pa
         "expanded": 1, "retitled": 1, "deleted": 1, "unchanged": 1}
     assert {(r.code, r.code_set) for r in results(job_id).values()} == {
         (r.code, r.code_set) for r in before.values()}
-    assert report_rows(pipeline, dry) == []
+    preview = {int(r["line_no"]): r for r in report_rows(pipeline, dry)}
+    assert {n: r["change"] for n, r in preview.items()} == {
+        1: "expanded", 2: "retitled", 3: "deleted"}
+    assert preview[1]["old_code"] == "G35" and preview[1]["new_status"] == "needs_review"
+    shown = cli(pipeline, "recode", "report", dry)
+    assert "dry run: a preview, results unchanged" in shown.stderr
 
     run_id = _run(pipeline)
     run = run_row(run_id)
@@ -80,6 +86,14 @@ def test_a_new_release_reclassifies_stored_results(pipeline: PipelineEnv, tmp_pa
     assert after[2].code == RETITLED and after[2].description.startswith("Sézary")
     assert after[4].code == "E11.9" and after[4].code_set == "FY2026"  # re-stamped, unchanged
     assert (after[5].code, after[5].code_set) == ("G35", "FY2025")  # 2025-03: FY2025 in force
+    # `status` counts methods as the results are now, not as the job left them.
+    live = dict(sorted(Counter(r.method or "none" for r in after.values()).items()))
+    with db.session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.summary is not None
+        assert job.summary["by_method"] != live  # what the job's own summary still says
+    shown = cli(pipeline, "status", job_id)
+    assert f"by method: {json.dumps(live)}" in shown.stdout, shown.stdout
     with db.session_scope() as session:
         history = {h.line_no: h for h in session.scalars(
             select(ResultHistory).where(ResultHistory.run_id == run_id))}
@@ -92,7 +106,9 @@ def test_a_new_release_reclassifies_stored_results(pipeline: PipelineEnv, tmp_pa
     again = run_row(_run(pipeline))
     assert again.counts is not None and again.counts["checked"] == 0
     with db.session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(ResultHistory)) == 3
+        assert session.scalar(select(func.count()).select_from(ResultHistory)
+                              .where(ResultHistory.run_id == again.id)) == 0
+        assert session.scalar(select(func.count()).select_from(ResultHistory)) == 6  # 3 + preview
 
     # One `recode.completed` JSON record per run, counts per class, no diagnosis text.
     logged = [e for w in pipeline.workers for e in w.events()
@@ -130,20 +146,22 @@ def _nothing_to_do(env: PipelineEnv) -> bool:
     return run.counts is not None and run.counts["checked"] == 0
 
 
-def test_codeset_diff_lists_all_four_kinds(pg_url: str, tmp_path: Path) -> None:
+def test_codeset_diff_lists_all_five_kinds(pg_url: str, tmp_path: Path) -> None:
     from tests.clitools import run_dxcoder
 
     out = tmp_path / "diff.csv"
     result = run_dxcoder("codeset", "diff", "FY2025", "FY2026", "-o", str(out),
                          database_url=pg_url, data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "FY2025 -> FY2026: added 614, deleted 12, retitled 196, expanded 16" in result.stdout
+    assert ("FY2025 -> FY2026: added 614, deleted 12, retitled 39, respelled 157, expanded 16"
+            in result.stdout)
     import csv
 
     with out.open() as fh:
         rows = {r["code"]: r for r in csv.DictReader(fh)}
     assert rows["G35"]["kind"] == "expanded" and rows["G35"]["successors"].startswith("G35.D|")
-    assert rows[DELETED]["kind"] == "deleted" and rows[RETITLED]["kind"] == "retitled"
+    assert rows[DELETED]["kind"] == "deleted" and rows[RETITLED]["kind"] == "respelled"
+    assert rows["S62.90"]["kind"] == "retitled"  # wrist and hand -> hand
     assert rows["G35.A"]["kind"] == "added"
     only = run_dxcoder("codeset", "diff", "FY2025", "FY2026", "--kind", "expanded",
                        database_url=pg_url, data_dir=tmp_path)

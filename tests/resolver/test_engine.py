@@ -151,6 +151,8 @@ def test_override_beats_the_algorithm_and_applies_without_restart(any_db_url: st
     assert (after.status, after.code, after.method) == ("resolved", "E11.65", "override")
     listed = run_dxcoder("override", "list", database_url=any_db_url, data_dir=tmp_path)
     assert "E11.65" in listed.stdout and "ticket 7" in listed.stdout
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")  # when it was added, as the JSON has it
+    assert listed.stdout.startswith(f"{today} "), listed.stdout
 
     removed = run_dxcoder("override", "remove", "Type 2 Diabetes", database_url=any_db_url,
                           data_dir=tmp_path)

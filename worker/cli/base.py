@@ -69,12 +69,34 @@ def run_main(group: click.Group) -> int:
         click.echo(f"dxcoder: error: cannot use the database at {url} ({reason}); check "
                    "DXCODER_DATABASE_URL and that the server is running", err=True)
         return EXIT_FAILURE
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError) as exc:
+        # A URL SQLAlchemy cannot parse, or a dialect (mysql://, oracle://) it has no plugin for.
+        url = mask_url(get_settings().effective_database_url)
+        click.echo(f"dxcoder: error: DXCODER_DATABASE_URL {url} is not a database dxcoder can "
+                   f"use ({type(exc).__name__}); set postgresql://USER@HOST/DB, or leave it "
+                   "empty for the embedded SQLite database", err=True)
+        return EXIT_FAILURE
     except Exception as exc:  # the last line of defence: one line, no PHI; details at DEBUG
         log.debug("cli.crashed", exc_info=True)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        click.echo(f"dxcoder: error: unexpected {type(exc).__name__}: {first}", err=True)
+        click.echo(f"dxcoder: error: {_unexpected(exc)}", err=True)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for an error no handler expected, with what to do next."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, ModuleNotFoundError):
+        url = get_settings().effective_database_url
+        driver = url.split("://", 1)[0] if "://" in url else ""
+        if driver not in ("postgresql+psycopg2", "sqlite"):
+            return (f"DXCODER_DATABASE_URL's scheme {driver}:// needs a driver dxcoder does not "
+                    f"install ({first}); use postgresql://USER@HOST/DB (psycopg2, installed "
+                    "with dxcoder)")
+        return (f"a module dxcoder needs is missing ({first}); reinstall dxcoder "
+                "(`make setup`, or `pip install` of this package) in the environment you run")
+    return (f"unexpected {type(exc).__name__}: {first}; run again with DXCODER_LOG_LEVEL=DEBUG "
+            "for where it happened, and report it if it persists")
 
 
 def ensure_schema() -> None:
@@ -97,11 +119,17 @@ def fail(message: str) -> Any:
 
 
 
-def iso_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    """click callback for date options: YYYY-MM-DD, or a usage error (exit 2) saying so."""
+def date_option(_ctx: click.Context, _param: click.Parameter, value: str | None
+                ) -> dt.date | None:
+    """click callback for date options: the forms a file's date of service may take
+    (YYYY-MM-DD, YYYYMMDD, MM/DD/YYYY), or a usage error (exit 2) saying so."""
+    from worker.ingest.common import parse_date
+
     if value is None:
         return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+    parsed, problem = parse_date("date", value)
+    if parsed is None:
+        what = "a real date" if problem and "real date" in problem else "a date"
+        raise click.BadParameter(f"{value!r} is not {what}; use YYYY-MM-DD, YYYYMMDD or "
+                                 "MM/DD/YYYY") from None
+    return parsed

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from worker import db
-from worker.cli.base import ensure_schema, iso_date
+from worker.cli.base import date_option, ensure_schema
 from worker.codesets import catalog, gems, loader, notes
 
 
@@ -27,8 +27,8 @@ def codeset() -> None:
               help="Replace one direction of the GEMs with CMS's file: 2018_I9gem.txt "
                    "(ICD-9-CM to ICD-10-CM) or 2018_I10gem.txt (back); the direction is detected.")
 @click.option("--label", help="Release label for --cms-order-file/--tabular-xml, e.g. FY2027.")
-@click.option("--effective-from", callback=iso_date, help="First date of service of that release.")
-@click.option("--effective-to", callback=iso_date, help="Last date of service (optional).")
+@click.option("--effective-from", callback=date_option, help="First date of service of that release.")
+@click.option("--effective-to", callback=date_option, help="Last date of service (optional).")
 def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file: Path | None,
                  label: str | None, effective_from: dt.date | None,
                  effective_to: dt.date | None) -> None:
@@ -117,7 +117,7 @@ def codeset_list(as_json: bool) -> None:
     with db.session_scope() as session:
         rows = catalog.releases(session)
         if not rows:
-            click.echo("no releases loaded: run `dxcoder codeset load`")
+            click.echo(catalog.no_release_message())
             return
         for r in rows:
             record = {
@@ -198,19 +198,22 @@ def _show_icd9(detail: catalog.Icd9Detail, as_json: bool) -> None:
 @click.argument("old")
 @click.argument("new")
 @click.option("--kind", "kinds", multiple=True,
-              type=click.Choice(["added", "deleted", "retitled", "expanded"]),
+              type=click.Choice(["added", "deleted", "retitled", "respelled", "expanded"]),
               help="Only these kinds (repeatable; default: all).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the changes as CSV to this file (counts still printed).")
 def codeset_diff(old: str, new: str, kinds: tuple[str, ...], output: Path | None) -> None:
-    """Codes added, deleted, retitled and expanded (billable code became a header) from release
-    OLD to release NEW, with the successors a coder picks from for deleted and expanded codes."""
+    """Codes added, deleted, retitled, respelled (only accents, punctuation, case or spacing of
+    the title changed) and expanded (billable code became a header) from release OLD to release
+    NEW, with the successors a coder picks from for deleted and expanded codes. OLD and NEW are
+    labels (FY2025) or fiscal years (2025)."""
     import csv
 
     from worker.recode import diff
 
     ensure_schema()
     with db.session_scope() as session:
+        old, new = (catalog.release_by_label(session, label).label for label in (old, new))
         changes = diff.diff_releases(session, old, new)
     counts = diff.counts(changes)
     shown = [c for c in changes if not kinds or c.kind in kinds]
@@ -229,6 +232,7 @@ def codeset_diff(old: str, new: str, kinds: tuple[str, ...], output: Path | None
         for c in shown:
             detail = {"added": c.new_title, "deleted": f"{c.old_title} -> {', '.join(c.successors)}",
                       "retitled": f"{c.old_title} -> {c.new_title}",
+                      "respelled": f"{c.old_title} -> {c.new_title}",
                       "expanded": f"{c.new_title}: choose {', '.join(c.successors)}"}[c.kind]
             click.echo(f"{c.kind:<9} {c.code:<9} {detail}")
     summary = ", ".join(f"{kind} {counts[kind]:,}" for kind in diff.KINDS)

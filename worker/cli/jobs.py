@@ -130,13 +130,32 @@ def _cut_off(file: Path, started: float, what: str) -> str:
             f"chunks once Redis is reachable. `dxcoder status {job_id}` shows its progress")
 
 
+class LineRate:
+    """The rate the progress bar shows: lines finished since it started, over the time since.
+
+    Lines already done when the bar starts (a job half done, or a small one finished before the
+    first poll) are not part of it, and nothing is shown for the first second: a count over a
+    few microseconds read as "34,552,575 lines/s"."""
+
+    MIN_SECONDS = 1.0
+
+    def __init__(self, done: int, now: float) -> None:
+        self.first_done, self.started = done, now
+
+    def text(self, done: int, now: float) -> str:
+        elapsed = now - self.started
+        if elapsed < self.MIN_SECONDS:
+            return "measuring"
+        return f"{(done - self.first_done) / elapsed:,.0f} lines/s"
+
+
 def wait_for(job_id: str, poll: float = 0.5) -> jobs.JobStatus:
     status = jobs.job_status(job_id)
-    started, done = time.monotonic(), status.lines_done
+    done = status.lines_done
+    line_rate = LineRate(done, time.monotonic())
 
     def rate(_: Any) -> str:
-        elapsed = max(time.monotonic() - started, 1e-6)
-        return f"{done / elapsed:,.0f} lines/s"
+        return line_rate.text(done, time.monotonic())
 
     with click.progressbar(length=max(status.total_lines, 1), label=f"job {job_id[:8]}",
                            show_eta=True, show_pos=True, item_show_func=rate,
@@ -218,13 +237,15 @@ def jobs_command(limit: int) -> None:
 def status_command(job_id: str, as_json: bool) -> None:
     """Progress and counts by status of one job."""
     ensure_schema()
-    status = jobs.job_status(job_id)
+    status = jobs.job_status(job_id, methods=True)
     if as_json:
         click.echo(json.dumps(status.__dict__, default=str))
     else:
         click.echo(status.line())
+        if status.by_method:
+            # The stored results as they are now (a recoding run changes them after the job).
+            click.echo(f"  by method: {json.dumps(status.by_method)}")
         if status.summary:
-            click.echo(f"  by method: {json.dumps(status.summary.get('by_method', {}))}")
             click.echo(f"  duration:  {status.summary.get('duration_s')} s")
 
 
@@ -273,13 +294,26 @@ def metrics_command(job_id: str, as_json: bool) -> None:
 @click.command("retry")
 @click.argument("job_id")
 def retry_command(job_id: str) -> None:
-    """Send a job's `error` lines through the workers again."""
+    """Send a job's `error` lines through the workers again (embedded: resolve them here)."""
     ensure_schema()
-    _check_redis()
+    embedded = get_settings().is_embedded
+    if not embedded:
+        _check_redis()
     job, chunk_ids = jobs.prepare_retry(job_id)
     if not chunk_ids:
         click.echo(f"job {job} has no error lines to retry")
         return
+    if embedded:
+        # No workers serve an embedded database: its chunk ids mean nothing to the shared
+        # queue's workers (or worse, name other jobs' chunks there). The same chunk code as
+        # `dxcoder run`, in this process.
+        from worker.pipeline.embedded import run_chunks
+
+        run_chunks(chunk_ids, processes=min(len(chunk_ids), os.cpu_count() or 1))
+        status = jobs.job_status(job)
+        click.echo(f"job {job}: {len(chunk_ids)} chunks resolved again")
+        click.echo(_summary_line(status), err=True)
+        sys.exit(0 if status.ok else 1)
     producer.enqueue_chunks(chunk_ids, _enqueue)
     click.echo(f"job {job}: {len(chunk_ids)} chunks queued again")
 

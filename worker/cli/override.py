@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import click
@@ -86,9 +87,13 @@ def override_list(as_json: bool) -> None:
     if not records:
         click.echo("no overrides")
         return
-    for record in records:
+    for record, row in zip(records, rows, strict=True):
         note = f"  ({record['note']})" if record["note"] else ""
-        click.echo(f"{record['code']:<9} {record['term']}{note}")
+        when = row.created_at
+        if when is not None and when.tzinfo is not None:
+            when = when.astimezone(dt.UTC)
+        added = f"{when:%Y-%m-%d %H:%M}" if when else " " * 16
+        click.echo(f"{added}  {record['code']:<9} {record['term']}{note}")
 
 
 @override.command("remove")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from worker.cli.base import ensure_schema, iso_date
+from worker.cli.base import date_option, ensure_schema
 from worker.errors import DependencyUnavailable, JobError
 from worker.models import RecodeRun
 from worker.recode import apply, report, runs
@@ -25,7 +25,7 @@ def recode() -> None:
 def summary_line(run: RecodeRun) -> str:
     counts = run.counts or {}
     shown = ", ".join(f"{name} {counts[name]:,}" for name in runs.CLASSES if counts.get(name))
-    dry = " (dry run: nothing stored)" if run.dry_run else ""
+    dry = " (dry run: a preview, results unchanged)" if run.dry_run else ""
     return (f"recoding run {run.id} {run.status}: {run.chunks_done}/{run.chunk_count} chunks, "
             f"{counts.get('checked', 0):,} lines checked ({shown or 'none'}){dry}")
 
@@ -40,8 +40,9 @@ def wait_for(run_id: str, poll: float = 0.5) -> RecodeRun:
 
 @recode.command("run")
 @click.option("--job", "job_id", help="Only this job's lines.")
-@click.option("--since", callback=iso_date, help="Only lines of jobs submitted on or after YYYY-MM-DD.")
-@click.option("--dry-run", is_flag=True, help="Classify and count the changes; store none.")
+@click.option("--since", callback=date_option, help="Only lines of jobs submitted on or after YYYY-MM-DD.")
+@click.option("--dry-run", is_flag=True, help="Classify and count the changes, keep them for "
+              "`recode report`; change no result.")
 @click.option("--resume", "resume", metavar="RUN", help="Continue a crashed run where it stopped.")
 @click.option("--wait", is_flag=True, help="Wait for the run to finish and print its counts.")
 def recode_run(job_id: str | None, since: dt.date | None, dry_run: bool, resume: str | None,
@@ -98,6 +99,8 @@ def recode_report(run_id: str, output: Path | None, as_json: bool) -> None:
         return
     if output is None:
         report.write_report(run.id, sys.stdout)
+        if run.dry_run:
+            click.echo(summary_line(run), err=True)
         return
     with output.open("w", encoding="utf-8", newline="") as fh:
         rows = report.write_report(run.id, fh)

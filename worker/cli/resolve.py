@@ -7,14 +7,15 @@ import json
 
 import click
 
-from worker.cli.base import ensure_schema, iso_date
+from worker.cli.base import date_option, ensure_schema
 from worker.contract import SYSTEMS, Entry
 
 
 @click.command("resolve")
 @click.argument("terms", nargs=-1, required=True)
-@click.option("--dos", "date_of_service", callback=iso_date, metavar="YYYY-MM-DD",
-              help="Date of service: picks the release in force (default: the newest release).")
+@click.option("--dos", "date_of_service", callback=date_option, metavar="DATE",
+              help="Date of service (YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY): picks the release in "
+              "force (default: the newest release).")
 @click.option("--system", type=click.Choice(SYSTEMS), default="auto", show_default=True,
               help="What the terms are: auto-detect, ICD-10-CM codes, ICD-9-CM codes or text.")
 @click.option("--release", "release", metavar="LABEL",

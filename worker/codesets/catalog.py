@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +12,36 @@ from sqlalchemy.orm import Session
 from worker.codesets.model import dot_icd9, dot_icd10
 from worker.errors import NoReleaseError
 from worker.models import Code, CodeSetRelease, GemBackward, GemMapping, Icd9Title, Term
+from worker.settings import get_settings, mask_url
+
+
+def database_in_use() -> str:
+    """The database this process uses, for messages: an embedded one with its full path and
+    where that comes from (`./.dxcoder` depends on the directory the command runs in)."""
+    settings = get_settings()
+    url = settings.effective_database_url
+    if not settings.database_url:
+        path = url.split("///", 1)[-1]
+        return (f"{path} (the embedded database in DXCODER_DATA_DIR={settings.data_dir}, "
+                "relative to the current directory)")
+    return mask_url(url)
+
+
+def no_release_message() -> str:
+    return (f"no ICD-10-CM release is loaded in {database_in_use()}: run `dxcoder codeset load` "
+            "with these settings, or point DXCODER_DATA_DIR / DXCODER_DATABASE_URL at the "
+            "database that has them")
+
+
+def match_label(labels: Iterable[str], wanted: str) -> str | None:
+    """The label `wanted` names: itself, another case of it (`fy2026`), or the FY label of a
+    fiscal year (`2026`), as people say it."""
+    labels = list(labels)
+    if wanted in labels:
+        return wanted
+    key = wanted.strip().upper()
+    key = f"FY{key}" if key.isdigit() and len(key) == 4 else key
+    return next((label for label in labels if label.upper() == key), None)
 
 
 def releases(session: Session) -> list[CodeSetRelease]:
@@ -18,9 +49,18 @@ def releases(session: Session) -> list[CodeSetRelease]:
 
 
 def release_by_label(session: Session, label: str) -> CodeSetRelease:
+    """The release labelled `label`; a fiscal year (`2026`) or another case (`fy2026`) names
+    an FY label as people say it."""
     release = session.scalar(select(CodeSetRelease).where(CodeSetRelease.label == label))
     if release is None:
-        known = ", ".join(r.label for r in releases(session)) or "none"
+        by_label = {r.label: r for r in releases(session)}
+        found = match_label(by_label, label)
+        release = by_label[found] if found else None
+    if release is None:
+        loaded = releases(session)
+        if not loaded:
+            raise NoReleaseError(no_release_message())
+        known = ", ".join(r.label for r in loaded)
         raise NoReleaseError(f"no code-set release {label!r} is loaded (loaded: {known})")
     return release
 
@@ -32,7 +72,7 @@ def release_in_force(all_releases: list[CodeSetRelease], on: dt.date | None
     A date before every loaded release gets the earliest one (the caller says so in a message).
     """
     if not all_releases:
-        raise NoReleaseError("no ICD-10-CM release is loaded: run `dxcoder codeset load`")
+        raise NoReleaseError(no_release_message())
     ordered = sorted(all_releases, key=lambda r: r.effective_from)
     if on is None:
         return ordered[-1]

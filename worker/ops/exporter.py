@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 
 from worker import db
 from worker.ops import health
+from worker.pipeline.jobs import RETRY_CORRECTION
 from worker.settings import Settings
 
 log = logging.getLogger("dxcoder.exporter")
@@ -55,7 +56,8 @@ class Totals:
     duration_sum: float = 0.0
 
     def add(self, outcome: str, lines: int, total_ms: float, record: dict[str, Any]) -> None:
-        self.runs[outcome] += 1
+        if outcome != RETRY_CORRECTION:  # a retry's correction (negative lines) is not a run
+            self.runs[outcome] += 1
         if lines:  # a redelivered chunk writes nothing and must not count twice
             for kind in ("status", "method"):
                 for key, value in (record.get(f"by_{kind}") or {}).items():
@@ -146,7 +148,8 @@ class DxcoderCollector(Collector):
             job_counts: dict[str, int] = dict(conn.execute(sa.text(
                 "SELECT status, count(*) FROM job GROUP BY status")).tuples().all())
         by_status = CounterMetricFamily(
-            "dxcoder_lines", "Result lines written, by status", labels=["status"])
+            "dxcoder_lines", "Result lines, by status; a line retried by `dxcoder retry` counts "
+            "once, under its new status (the error series goes down by it)", labels=["status"])
         by_method = CounterMetricFamily(
             "dxcoder_lines_by_method", "Result lines written, by the stage that decided",
             labels=["method"])

@@ -347,6 +347,8 @@ def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> Chunk
             report.job_finished = count_on_job(session, c)
         report.outcome = "exhausted"
         report.by_status = {contract.ERROR: report.lines}
+        # As a resolved chunk counts its lines that no stage decided: every line has a method.
+        report.by_method = {"none": report.lines} if report.lines else {}
         report.total_ms = _ms(started)
         store_metrics(session, report)
     _check_claims(report)

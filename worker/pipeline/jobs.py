@@ -14,6 +14,10 @@ from worker.errors import JobError
 from worker.models import Chunk, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
 
+# The task_metric outcome of a retry's correction record (not a task run): see _uncount_retried.
+RETRY_CORRECTION = "retried"
+RESOLVE_TASK = "dxcoder.resolve_chunk"
+
 
 def get_job(session: Session, job_id: str) -> Job:
     job = session.get(Job, job_id)
@@ -41,6 +45,8 @@ class JobStatus:
     finished_at: str | None
     release: str | None
     summary: dict[str, Any] | None
+    # Counted from the stored results (so a recoding run's changes show); only when asked for.
+    by_method: dict[str, int] | None = None
 
     @property
     def finished(self) -> bool:
@@ -58,12 +64,20 @@ class JobStatus:
                 f"({counts})")
 
 
-def job_status(job_id: str) -> JobStatus:
+def job_status(job_id: str, *, methods: bool = False) -> JobStatus:
+    """Progress and counts of a job, read from its stored results; `methods` adds the count
+    per method (one more pass over the results, so progress polling leaves it out)."""
     with db.session_scope() as session:
         job = get_job(session, job_id)
         by_status = dict(session.execute(
             select(ResultRow.status, func.count()).where(ResultRow.job_id == job.id)
             .group_by(ResultRow.status)).all())
+        by_method = None
+        if methods:
+            # "none": no stage decided (invalid input, error), as the chunk summaries say it.
+            by_method = {str(method or "none"): int(count) for method, count in session.execute(
+                select(ResultRow.method, func.count()).where(ResultRow.job_id == job.id)
+                .group_by(ResultRow.method).order_by(ResultRow.method))}
         errors = session.scalar(select(func.count()).select_from(Chunk)
                                 .where(Chunk.job_id == job.id, Chunk.status == "error")) or 0
         return JobStatus(
@@ -73,7 +87,7 @@ def job_status(job_id: str) -> JobStatus:
             by_status={k: int(v) for k, v in by_status.items()},
             created_at=job.created_at.isoformat(timespec="seconds"),
             finished_at=job.finished_at.isoformat(timespec="seconds") if job.finished_at else None,
-            release=job.release_label, summary=job.summary)
+            release=job.release_label, summary=job.summary, by_method=by_method)
 
 
 def list_jobs(limit: int = 50) -> list[Job]:
@@ -85,22 +99,25 @@ def job_metrics(job_id: str) -> dict[str, Any]:
     """Per-job aggregates from the task-metrics records and the chunk rows."""
     with db.session_scope() as session:
         job = get_job(session, job_id)
-        metrics = list(session.scalars(select(TaskMetric).where(TaskMetric.job_id == job.id)
+        records = list(session.scalars(select(TaskMetric).where(TaskMetric.job_id == job.id)
                                        .order_by(TaskMetric.id)))
+        metrics = [m for m in records if m.outcome != RETRY_CORRECTION]  # the task runs
         attempts = list(session.scalars(select(Chunk.attempts).where(Chunk.job_id == job.id)))
         durations = [m.total_ms for m in metrics if m.outcome == "done"]
-        lines = sum(m.lines for m in metrics)
+        lines = sum(m.lines for m in records)
         elapsed = None
         if job.finished_at is not None:
             elapsed = (job.finished_at - job.created_at).total_seconds()
         by_status: dict[str, int] = {}
         by_method: dict[str, int] = {}
-        for m in metrics:
-            if m.lines:  # only runs that wrote results count towards the totals
+        for m in records:
+            if m.lines:  # only runs that wrote results (and retries' corrections) count
                 for key, value in (m.record.get("by_status") or {}).items():
                     by_status[key] = by_status.get(key, 0) + int(value)
                 for key, value in (m.record.get("by_method") or {}).items():
                     by_method[key] = by_method.get(key, 0) + int(value)
+        by_status = {key: value for key, value in by_status.items() if value}
+        by_method = {key: value for key, value in by_method.items() if value}
         return {
             "job_id": job.id, "status": job.status, "lines": job.total_lines,
             "lines_written_by_tasks": lines, "tasks": len(metrics),
@@ -120,6 +137,25 @@ def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def _uncount_retried(session: Session, job_id: str) -> None:
+    """Take the `error` results about to be deleted out of the line totals (the exporter's
+    dxcoder_lines_total, `dxcoder metrics`): their lines are counted again, once, by the run
+    that resolves them. Totals count lines, not attempts. One correction record, the counts
+    negative, in the same transaction as the delete."""
+    by_method: dict[str, int] = {method: int(count) for method, count in session.execute(
+        select(ResultRow.method, func.count()).where(ResultRow.job_id == job_id,
+                                                     ResultRow.status == contract.ERROR)
+        .group_by(ResultRow.method))}
+    lines = int(sum(by_method.values()))
+    if not lines:
+        return
+    record = {"outcome": RETRY_CORRECTION, "job_id": job_id, "lines": -lines,
+              "by_status": {contract.ERROR: -lines},
+              "by_method": {str(m or "none"): -int(n) for m, n in by_method.items()}}
+    session.add(TaskMetric(task_name=RESOLVE_TASK, job_id=job_id, outcome=RETRY_CORRECTION,
+                           lines=-lines, total_ms=0.0, record=record))
 
 
 def prepare_retry(job_id: str) -> tuple[str, list[int]]:
@@ -142,6 +178,7 @@ def prepare_retry(job_id: str) -> tuple[str, list[int]]:
             .order_by(Chunk.chunk_no)))
         if not chunk_ids:
             return job.id, []
+        _uncount_retried(session, job.id)
         session.execute(delete(ResultRow).where(ResultRow.job_id == job.id,
                                                 ResultRow.line_no.in_(error_lines)))
         session.execute(update(Chunk).where(Chunk.id.in_(chunk_ids))

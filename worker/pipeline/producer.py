@@ -90,8 +90,8 @@ _LINE_COLUMNS = ("job_id", "line_no", "entry_id", "term", "system", "date_of_ser
 
 def _new_job(session: Session, path: Path, source: Source, *, name: str, digest: str,
              release: str | None) -> Job:
-    if release:
-        catalog.release_by_label(session, release)  # refuse an unknown label before staging
+    if release:  # refuse an unknown label before staging; store `2025` as FY2025
+        release = catalog.release_by_label(session, release).label
     job = Job(id=uuid.uuid4().hex, name=name, source_file=path.name, content_hash=digest,
               format=source.format, release_label=release, status="staging")
     session.add(job)

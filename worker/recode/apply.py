@@ -200,9 +200,11 @@ def write(session: Session, c: Claim, results: Sequence[Result]) -> tuple[dict[s
                         "method": new.method, "confidence": float(new.confidence),
                         "code_set": new.code_set, "alternatives": new.alternatives,
                         "message": new.message, "resolved_at": now})
+    if history:
+        # A dry run keeps its history rows too, as the preview `recode report` shows; only the
+        # results are left alone.
+        _insert_history(session, history)
     if not c.dry_run:
-        if history:
-            _insert_history(session, history)
         if updates:
             session.execute(update(ResultRow), updates)
         if touched:

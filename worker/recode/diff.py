@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
@@ -12,7 +14,19 @@ from worker.resolver import loading
 from worker.resolver.hierarchy import CodeTable
 
 ADDED, DELETED, RETITLED, EXPANDED = "added", "deleted", "retitled", "expanded"
-KINDS = (ADDED, DELETED, RETITLED, EXPANDED)
+# A new title that differs only in accents, punctuation, case or spacing (Sezary -> Sézary,
+# Meniere's -> Ménière's): nothing a coder must read, kept apart from the retitles that say
+# something new (FY2026: 158 of 196).
+RESPELLED = "respelled"
+KINDS = (ADDED, DELETED, RETITLED, RESPELLED, EXPANDED)
+_NOT_A_LETTER = re.compile(r"[\W_]+")
+
+
+def _wording(title: str) -> str:
+    """A title's words alone: accents, punctuation, case and spacing dropped."""
+    decomposed = unicodedata.normalize("NFKD", title)
+    letters = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NOT_A_LETTER.sub(" ", letters.casefold()).strip()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,7 +57,8 @@ def compare(old: CodeTable, new: CodeTable) -> list[CodeChange]:
 
     A code that stops being billable because NEW gave it children is `expanded` even if its
     title also changed (the kind a coder must act on wins); a header that stays a header with a
-    new title is `retitled`.
+    new title is `retitled`, or `respelled` when only accents, punctuation, case or spacing
+    changed.
     """
     changes = []
     for code in sorted(old.titles.keys() | new.titles.keys()):
@@ -58,7 +73,7 @@ def compare(old: CodeTable, new: CodeTable) -> list[CodeChange]:
         elif old_billable and not new_billable:
             kind = EXPANDED
         elif old_title != new_title:
-            kind = RETITLED
+            kind = RESPELLED if _wording(old_title) == _wording(new_title) else RETITLED
         else:
             continue
         successors = tuple(new.successors(code)) if kind in (DELETED, EXPANDED) else ()

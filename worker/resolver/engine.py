@@ -139,8 +139,15 @@ class Resolver:
         with self._lock:
             self.refresh()
             if release is not None and release not in {r.label for r in self._releases}:
-                known = ", ".join(r.label for r in self._releases) or "none"
-                raise NoReleaseError(f"no code-set release {release!r} is loaded (loaded: {known})")
+                from worker.codesets.catalog import match_label, no_release_message
+
+                labels = [r.label for r in self._releases]
+                matched = match_label(labels, release)
+                if matched is None:
+                    known = ", ".join(labels)
+                    raise NoReleaseError(f"no code-set release {release!r} is loaded (loaded: "
+                                         f"{known})" if known else no_release_message())
+                release = matched
             try:
                 if release is None:
                     in_force = self._by_date.get
@@ -217,7 +224,9 @@ class Resolver:
     def _release_for(self, on: dt.date | None) -> tuple[str, int]:
         """The catalog.release_in_force rule: latest effective_from on or before the date."""
         if not self._releases:
-            raise NoReleaseError("no ICD-10-CM release is loaded: run `dxcoder codeset load`")
+            from worker.codesets.catalog import no_release_message
+
+            raise NoReleaseError(no_release_message())
         if isinstance(on, dt.datetime):
             on = on.date()
         elif on is not None and not isinstance(on, dt.date):
