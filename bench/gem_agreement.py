@@ -112,7 +112,8 @@ def agreement(release: str | None = None, show_misses: bool = False) -> dict[str
     from worker.resolver.normalize import text_key
 
     resolver = get_resolver()
-    label = release or resolver.release_labels()[-1]
+    labels = resolver.release_labels()  # also reads what is loaded
+    label = release or labels[-1]
     table = resolver._table(label)
     gem = cms_gem()
     codes = sorted(gem)
