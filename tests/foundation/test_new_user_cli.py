@@ -100,6 +100,6 @@ def test_the_readme_lists_every_method_the_results_carry() -> None:
 
     methods = {value for name, value in vars(outcome).items()
                if name.isupper() and isinstance(value, str)} - set(STATUSES)
-    assert "code_other_release" in methods and len(methods) == 12
+    assert {"code_other_release", "icd9_gem", "fuzzy"} <= methods  # the scan finds them
     for method in methods | {"none"}:
         assert f"`{method}`" in row, method
