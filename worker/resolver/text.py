@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from worker.memo import remember
 from worker.resolver import outcome as out
+from worker.resolver import qualifiers, refine
 from worker.resolver.hierarchy import CodeTable
 from worker.resolver.loading import Abbreviation
 from worker.resolver.normalize import text_key
@@ -189,6 +190,7 @@ class TextMatcher:
     def search(self, key: str, *, abbreviations: bool = True) -> Outcome:
         """Scored matching of the key and of its abbreviation expansions; the best one decides."""
         best: tuple[list[Candidate], bool] | None = None
+        stated = qualifiers.of_entry(key)
         variants = [(key, False)]
         if abbreviations:
             variants += [(variant, True) for variant in self.expansions(key)]
@@ -208,6 +210,10 @@ class TextMatcher:
             if ranked is None:
                 ranked = remember(self._ranked, query, score(query, self.index, self.table),
                                   _RANKED_SIZE)
+            if ranked:
+                # What the entry states (side, encounter, with/without, history...) rules out
+                # the candidates that contradict it and picks the sibling that fits.
+                ranked = refine.apply(stated, ranked, self.table)
             if ranked and expanded:
                 # An expansion is a guess about what the writer meant: it must match better.
                 ranked = [dataclasses.replace(c, score=c.score * _EXPANSION_FACTOR) for c in ranked]
@@ -215,9 +221,10 @@ class TextMatcher:
                 best = (ranked, expanded)
         if best is None:
             return out.no_match("no term of this release is close to the entry", out.FUZZY)
-        return self._decide(*best)
+        return self._decide(*best, stated)
 
-    def _decide(self, ranked: list[Candidate], expanded: bool) -> Outcome:
+    def _decide(self, ranked: list[Candidate], expanded: bool,
+                stated: qualifiers.Qualifiers | None = None) -> Outcome:
         table = self.table
         top = ranked[0]
         top_flat = top.code.replace(".", "")
@@ -233,7 +240,12 @@ class TextMatcher:
             method = out.FUZZY
         if confidence < REVIEW_AT:
             return out.no_match("no term of this release is close enough to the entry", method)
-        alternatives = [c.code for c in rivals if c.billable][:out.MAX_ALTERNATIVES]
+        alternatives = [c.code for c in rivals if c.billable]
+        if stated is not None and stated.stated() and top.billable:
+            # The siblings that differ in what the entry states come first.
+            alternatives = list(dict.fromkeys(
+                [*refine.qualifier_alternatives(table, top.code), *alternatives]))
+        alternatives = alternatives[:out.MAX_ALTERNATIVES]
         if not top.billable:
             choices = table.suggestions(top.code)
             return out.review([(c, table.title(c)) for c in choices], method,
