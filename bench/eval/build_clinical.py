@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build bench/eval/clinical.csv: hand-written problem-list phrasing plus titles rephrased the way charts write them.
+"""Build bench/eval/clinical.csv: hand-written problem-list entries and titles rephrased as charts write them.
 
 Stdlib only, like build_eval.py (same packages, same checks):
 

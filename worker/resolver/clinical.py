@@ -1,4 +1,4 @@
-"""Free-text entries as clinicians write them: negations, uncertain diagnoses, lists of diagnoses, guideline combinations.
+"""Free text as clinicians write it: negations, uncertain diagnoses, lists, guideline combinations.
 
 Around the text cascade (worker.resolver.text): a negated entry ("denies chest pain") names no
 diagnosis; an uncertain one ("r/o pneumonia") is not coded as confirmed in outpatient coding
@@ -71,10 +71,13 @@ def _uncertain(term: str, key: str, words: str, matcher: TextMatcher) -> Outcome
 
 def _listed(term: str, key: str, matcher: TextMatcher) -> Outcome:
     whole = matcher.resolve(key)
-    if whole.status == RESOLVED and (whole.method != out.FUZZY
-                                     or whole.confidence >= WHOLE_KEEPS_AT):
+    if whole.status == RESOLVED and whole.method != out.FUZZY:
         return whole
     pieces, hard = split.parts(term)
+    if len(pieces) == 1:
+        return _with(term, matcher, whole)
+    if whole.status == RESOLVED and whole.confidence >= WHOLE_KEEPS_AT:
+        return whole
     if len(pieces) > 1:
         found = [_with(p, matcher) for p in pieces]
         # Commas, slashes and "and" also sit inside one diagnosis ("open bite, foot, rt"):
@@ -82,8 +85,7 @@ def _listed(term: str, key: str, matcher: TextMatcher) -> Outcome:
         # whatever its parts score: an unsure part makes the whole a review.
         if all(f.code for f in found) and (hard or all(_sure(f) for f in found)):
             return _joined(found, matcher, combine=True) or whole
-        return whole
-    return _with(term, matcher, whole)
+    return whole
 
 
 def _sure(found: Outcome) -> bool:

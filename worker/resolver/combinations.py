@@ -1,4 +1,4 @@
-"""Guideline combination codes (worker/data/combinations.csv): two parts of an entry that the guidelines code together."""
+"""Guideline combination codes (worker/data/combinations.csv): parts the guidelines code together."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What an entry or a code title states besides the condition: side, encounter, acuity, with/without, history, and more.
+"""What an entry or a title states besides the condition: side, encounter, acuity, with/without, history.
 
 The resolver reads the same qualifiers from the entry (once per distinct entry) and from each
 candidate's title, so a candidate whose title contradicts the entry ("with obstruction" for
@@ -229,11 +229,9 @@ def conflict(entry: Qualifiers, title: Qualifiers) -> str:
         return "congenital/acquired"
     if entry.other and title.unspecified or entry.unspecified and title.other:
         return "other/unspecified"
-    if entry.trimester and title.trimester and entry.trimester != title.trimester:
+    if entry.trimester and title.trimester not in (None, "unspecified", entry.trimester):
         return "trimester"
-    if entry.stage and title.stage and entry.stage != title.stage and not (
-            title.stage == "unspecified" or entry.stage[:1] == title.stage[:1] and
-            len(title.stage) == 1 and False):
+    if entry.stage and title.stage not in (None, "unspecified", entry.stage):
         return "stage"
     return ""
 

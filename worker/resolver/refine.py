@@ -21,11 +21,13 @@ from worker.resolver.scoring import Candidate
 # chapter the entry does not speak of (congenital, perinatal, pregnancy) keeps this share.
 SATISFIED_BONUS = 0.02
 CHAPTER_FACTOR = 0.85
+ACUITY_FACTOR = 0.97
+UNMET_FACTOR = 0.9
 _QUALIFIER_WORDS = frozenset({
     "right", "left", "bilateral", "unilateral", "unspecified", "side", "initial", "subsequent",
     "encounter", "sequela", "for", "closed", "fracture", "with", "routine", "healing", "first",
     "second", "third", "trimester", "of", "and", "limb", "limbs", "upper", "lower", "ear", "eye",
-    "the", "extremity", "both", "sides", "side"})
+    "the", "extremity", "both", "sides"})
 # The default 7th character of each encounter: a fracture not said to be open is closed, and
 # a subsequent encounter heals routinely unless the entry says otherwise (Guidelines I.C.19.a, c).
 _SEVENTH_DEFAULT = {
@@ -79,36 +81,33 @@ def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable) -> list[
     """The candidates that do not contradict the entry, each replaced by its sibling that fits
     the entry's stated qualifiers, best first."""
     out: dict[str, Candidate] = {}
+    stated = entry.stated()
     for candidate in ranked:
         code = candidate.code
+        if stated:
+            better = sibling(table, entry, code)
+            code = better or code
+            if not candidate.billable and entry.encounter:
+                # A 6-character code whose 7th character the entry's encounter names.
+                chosen = seventh(table, code, entry.encounter)
+                if chosen is not None:
+                    code = chosen
+                    candidate = dataclasses.replace(candidate, billable=True)
         title_q = q.of_title(code, table.title(code))
         if q.conflict(entry, title_q):
             continue
         points = candidate.score
         if q.chapter_mismatch(entry, title_q):
             points *= CHAPTER_FACTOR
-        if entry.stated() and candidate.billable:
-            better = sibling(table, entry, code)
-            if better is not None:
-                code = better
-                title_q = q.of_title(code, table.title(code))
-        if not candidate.billable and entry.encounter:
-            # A 6-character code whose 7th character the entry's encounter names.
-            if entry.side:
-                better = sibling(table, entry, code)
-                if better is not None:
-                    code = better
-            chosen = seventh(table, code, entry.encounter)
-            if chosen is not None:
-                code = chosen
-                title_q = q.of_title(code, table.title(code))
-                if q.conflict(entry, title_q):
-                    continue
-                candidate = dataclasses.replace(candidate, billable=True)
-        elif not candidate.billable and entry.side:
-            better = sibling(table, entry, code)
-            if better is not None:
-                code = better
+        elif entry.acuity is None and title_q.acuity in ("chronic", "acute on chronic") \
+                and not candidate.perfect:
+            # The Index's default for a condition named without acuity is seldom the chronic
+            # form (DVT NOS is acute, I82.40-).
+            points *= ACUITY_FACTOR
+        if stated and q.unmet(entry, title_q) and (title_q.side == "unspecified"
+                                                   or title_q.trimester == "unspecified"):
+            # The entry names the side or trimester and this title leaves it unspecified.
+            points *= UNMET_FACTOR
         points += SATISFIED_BONUS * q.satisfied(entry, title_q)
         known = out.get(code)
         if known is None or known.score < points:

@@ -1,4 +1,4 @@
-"""An entry that lists several diagnoses, cut into them: "hypertension, hyperlipidemia and GERD", "CHF; CKD 3; anemia"."""
+"""An entry listing several diagnoses, cut into them: "hypertension, hyperlipidemia and GERD"."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ _QUALIFIER_ONLY = frozenset({
     "extremity", "eye", "ear", "knee", "hip", "shoulder", "the", "of", "nos", "other",
     "specified", "unsp", "ou", "od", "os", "a", "b", "mixed", "exacerbation", "flare",
     "postsurgical", "postprocedural", "postoperative", "current", "history", "status",
-    "persistent", "paroxysmal", "permanent", "sided", "3a", "3b",
+    "persistent", "paroxysmal", "permanent", "3a", "3b",
 })
 
 
