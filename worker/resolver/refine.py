@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from worker.memo import remember
 from worker.resolver import qualifiers as q
 from worker.resolver.hierarchy import CodeTable
+from worker.resolver.normalize import STOPWORDS, stem, text_key, words
 from worker.resolver.qualifiers import Qualifiers
 from worker.resolver.scoring import Candidate
 
@@ -24,10 +26,15 @@ CHAPTER_FACTOR = 0.85
 ACUITY_FACTOR = 0.97
 UNMET_FACTOR = 0.9
 _QUALIFIER_WORDS = frozenset({
-    "right", "left", "bilateral", "unilateral", "unspecified", "side", "initial", "subsequent",
-    "encounter", "sequela", "for", "closed", "fracture", "with", "routine", "healing", "first",
-    "second", "third", "trimester", "of", "and", "limb", "limbs", "upper", "lower", "ear", "eye",
-    "the", "extremity", "both", "sides"})
+    "right", "left", "bilateral", "unilateral", "unspecified", "side", "sided", "initial",
+    "subsequent", "encounter", "sequela", "both", "sides", "rt", "lt", "r", "l",
+    "init", "subs", "bil", "bilat", "with", "nos"})
+# The 7th character's words: siblings differ in them, and the encounter picks them (seventh).
+_SEVENTH_WORDS = re.compile(r", (?:initial|subsequent) encounter\b.*$|, sequela$"
+                            r"|\b(?:first|second|third|unspecified|1st|2nd|3rd) trimester\b")
+# A candidate that states every qualifier the entry states, and whose other words are the
+# entry's words exactly, is as sure as a term matched up to word order.
+CONFIDENCE_QUALIFIED = 0.93
 # The default 7th character of each encounter: a fracture not said to be open is closed, and
 # a subsequent encounter heals routinely unless the entry says otherwise (Guidelines I.C.19.a, c).
 _SEVENTH_DEFAULT = {
@@ -39,9 +46,18 @@ _SEVENTH_DEFAULT = {
 
 
 def _frame(title: str) -> frozenset[str]:
-    """A title's words apart from side, encounter and trimester: siblings share it."""
-    return frozenset(w for w in re.findall(r"[a-z0-9]+", title.lower())
-                     if w not in _QUALIFIER_WORDS)
+    """A title's (or an entry's) words apart from side, encounter, trimester and stop words,
+    stemmed: siblings share it."""
+    found = _FRAMES.get(title)
+    if found is None:
+        text = _SEVENTH_WORDS.sub("", title.lower())
+        found = remember(_FRAMES, title, frozenset(
+            stem(w) for w in words(text_key(text))
+            if w not in _QUALIFIER_WORDS and w not in STOPWORDS), 200_000)
+    return found
+
+
+_FRAMES: dict[str, frozenset[str]] = {}
 
 
 def seventh(table: CodeTable, code: str, encounter: str) -> str | None:
@@ -77,16 +93,41 @@ def sibling(table: CodeTable, entry: Qualifiers, code: str) -> str | None:
     return best
 
 
-def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable) -> list[Candidate]:
-    """The candidates that do not contradict the entry, each replaced by its sibling that fits
-    the entry's stated qualifiers, best first."""
+def descend(table: CodeTable, entry: Qualifiers, code: str) -> str:
+    """From a header, the child (and its child) that states what the entry states and adds
+    nothing else (S72.00 "... neck of femur" -> S72.001 "... neck of right femur")."""
+    for _ in range(3):
+        frame = _frame(table.title(code))
+        best, best_count = None, 0
+        for child in table.children.get(code, ()):
+            if len(child) == 8:
+                break  # 7th characters: the encounter picks them (seventh)
+            child_q = q.of_title(child, table.title(child))
+            if q.conflict(entry, child_q) or _frame(table.title(child)) != frame:
+                continue
+            count = q.satisfied(entry, child_q)
+            if count > best_count:
+                best, best_count = child, count
+        if best is None:
+            break
+        code = best
+    return code
+
+
+def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable, key: str = ""
+          ) -> list[Candidate]:
+    """The candidates that do not contradict the entry (text key `key`), each replaced by its
+    sibling that fits the entry's stated qualifiers, best first."""
     out: dict[str, Candidate] = {}
     stated = entry.stated()
+    entry_frame = _frame(key) if stated and key else None
     for candidate in ranked:
         code = candidate.code
         if stated:
             better = sibling(table, entry, code)
             code = better or code
+            if not candidate.billable:
+                code = descend(table, entry, code)
             if not candidate.billable and entry.encounter:
                 # A 6-character code whose 7th character the entry's encounter names.
                 chosen = seventh(table, code, entry.encounter)
@@ -109,11 +150,28 @@ def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable) -> list[
             # The entry names the side or trimester and this title leaves it unspecified.
             points *= UNMET_FACTOR
         points += SATISFIED_BONUS * q.satisfied(entry, title_q)
+        if entry_frame and candidate.billable and not q.unmet(entry, title_q) \
+                and _frame(table.title(code)) == entry_frame \
+                and _says_unspecified(table.title(code)) <= _says_unspecified(key) \
+                and q.satisfied(entry, title_q) >= _countable(entry):
+            points = max(points, CONFIDENCE_QUALIFIED)
         known = out.get(code)
         if known is None or known.score < points:
             out[code] = dataclasses.replace(candidate, code=code, score=min(points, 1.0))
     return sorted(out.values(), key=lambda c: (-round(c.score, 6), not c.billable, c.kind,
                                                table.rank(c.code), c.code))
+
+
+def _says_unspecified(text: str) -> bool:
+    """"unspecified" or "other" as a word: the frame drops them, the boost must not."""
+    found = text_key(text).split()
+    return "unspecified" in found or "other" in found
+
+
+def _countable(entry: Qualifiers) -> int:
+    """How many qualifiers `satisfied` can count for the entry."""
+    return sum(bool(x) for x in (entry.side, entry.encounter, entry.acuity, entry.with_,
+                                 entry.without, entry.trimester, entry.stage))
 
 
 def qualifier_alternatives(table: CodeTable, code: str) -> list[str]:

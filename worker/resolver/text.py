@@ -222,7 +222,7 @@ class TextMatcher:
                 # the candidates that contradict it and picks the sibling that fits; an
                 # expansion states what the abbreviation meant ("h/o" -> "history of").
                 ranked = refine.apply(qualifiers.of_entry(variant) if expanded else stated,
-                                      ranked, self.table)
+                                      ranked, self.table, variant)
             if ranked and expanded:
                 # An expansion is a guess about what the writer meant: it must match better.
                 ranked = [dataclasses.replace(c, score=c.score * _EXPANSION_FACTOR) for c in ranked]
