@@ -99,6 +99,8 @@ def _with(term: str, matcher: TextMatcher, whole: Outcome | None = None) -> Outc
         whole = matcher.resolve(text_key(term))
         if whole.status == RESOLVED and whole.method != out.FUZZY:
             return whole
+    if not any(combinations.related(c) for c in (whole.code, *whole.alternatives.split("|"))):
+        return whole  # no combination could come of it
     pieces = split.with_parts(term)
     if len(pieces) < 2:
         return whole

@@ -65,3 +65,13 @@ def combine(codes: list[str]) -> tuple[list[str], list[str]]:
         codes = list(dict.fromkeys(codes))
         sections.append(row.section.split(" (")[0].split(";")[0])
     return codes, list(dict.fromkeys(sections))
+
+
+@functools.lru_cache(maxsize=4)
+def _categories(path: Path = PATH) -> frozenset[str]:
+    return frozenset(c[:3] for row in load(path) for c in (row.first, row.second, row.combined))
+
+
+def related(code: str) -> bool:
+    """True when a code's category takes part in some combination (worth taking apart)."""
+    return bool(code) and code[:3] in _categories()

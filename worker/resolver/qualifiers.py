@@ -13,7 +13,7 @@ import dataclasses
 import re
 
 from worker.memo import remember
-from worker.resolver.normalize import stem
+from worker.resolver.normalize import stem, text_key
 
 SIDES = ("right", "left", "bilateral")
 ENCOUNTERS = ("initial", "subsequent", "sequela")
@@ -54,12 +54,6 @@ _PERSONAL = re.compile(r"\b(?:personal history|history of|history|hx|h o|past hi
                        r"|pmh|hist of)\b")
 _FAMILY = re.compile(r"\b(?:family history|family hx|fh|fhx|family h o|fam hx|fam history)\b")
 _EXPOSURE = re.compile(r"\b(?:exposure|exposed|contact with)\b")
-_CONGENITAL = re.compile(r"\b(?:congenital|hereditary|inherited|familial)\b")
-_ACQUIRED = re.compile(r"\bacquired\b")
-_PERINATAL = re.compile(r"\b(?:newborn|neonatal|neonate|perinatal|fetus|fetal|infant of)\b")
-_PREGNANCY = re.compile(r"\b(?:pregnancy|pregnant|puerperium|puerperal|childbirth|obstetric"
-                        r"|gestational|trimester|antepartum|postpartum|labor|delivery|maternal"
-                        r"|preeclampsia|pre eclampsia|eclampsia)\b")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,26 +102,41 @@ def of_title(code: str, title: str) -> Qualifiers:
     """The qualifiers a code's title states; the code itself says history (Z80-Z87) and chapter."""
     found = _TITLE_MEMO.get((code, title))
     if found is None:
-        from worker.resolver.normalize import text_key
-
-        read = _read(text_key(title), entry=False)
-        history = read.history
-        if code.startswith(("Z80", "Z81", "Z82", "Z83", "Z84")):
-            history = "family"
-        elif code.startswith(("Z85", "Z86", "Z87", "Z92")) or code == "I25.2":
-            history = "personal"
-        found = dataclasses.replace(
-            read, history=history,
-            congenital=read.congenital or code.startswith("Q"),
-            perinatal=read.perinatal or code.startswith("P"),
-            pregnancy=read.pregnancy or code.startswith(("O", "Z33", "Z34", "Z3A")),
-            exposure=read.exposure or code.startswith(("Z20", "Z77")))
+        found = _read(text_key(title), entry=False, code=code)
         found = remember(_TITLE_MEMO, (code, title), found, _MEMO_SIZE)
     return found
 
 
-def _read(key: str, *, entry: bool) -> Qualifiers:
+_CODE_FLAGGED = ("Z8", "Z92", "I25.2", "Z20", "Z77", "Q", "P", "O", "Z33", "Z34", "Z3A")
+_CONGENITAL_WORDS = frozenset({"congenital", "hereditary", "inherited", "familial"})
+_PERINATAL_WORDS = frozenset({"newborn", "neonatal", "neonate", "perinatal", "fetus", "fetal"})
+_PREGNANCY_WORDS = frozenset({"pregnancy", "pregnant", "puerperium", "puerperal", "childbirth",
+                              "obstetric", "gestational", "trimester", "antepartum", "postpartum",
+                              "labor", "delivery", "maternal", "preeclampsia", "eclampsia"})
+_HISTORY_HINTS = ("hist", "hx", "fh", "h o", "pmh")
+_UNSPECIFIED_SIDE = re.compile(
+    r"\bunspecified (?:ear|eye|knee|hip|shoulder|elbow|wrist|hand|foot|ankle|leg|arm"
+    r"|upper limb|lower limb|lower extremity|upper extremity|lung|kidney|breast"
+    r"|femur|tibia|fibula|humerus|radius|ulna|finger|toe|thigh|lower leg|forearm"
+    r"|upper arm|side|orbit|eyelid|great toe|lesser toe|thumb|index finger"
+    r"|middle finger|ring finger|little finger|buttock|ovary|fallopian tube|testis"
+    r"|ureter|adrenal gland|bronchus or lung|clavicle|scapula|calcaneus|patella)\b")
+
+
+# A title holding none of these words states no qualifier (most titles): read it at once.
+_TRIGGERS = frozenset({
+    *_SIDE_WORDS, *_ENCOUNTER_WORDS, "unilateral", "acute", "chronic", "with", "without", "w",
+    "wo", "trimester", "stage", "acquired", "other", "unspecified", "exposure", "exposed",
+    "contact", "history", "hx", "fh", "fhx", "pmh", "phx", "infant", "eclampsia",
+    *_CONGENITAL_WORDS, *_PERINATAL_WORDS, *_PREGNANCY_WORDS})
+_PLAIN = Qualifiers()
+
+
+def _read(key: str, *, entry: bool, code: str = "") -> Qualifiers:
     tokens = key.split()
+    words = frozenset(tokens)
+    if not entry and words.isdisjoint(_TRIGGERS) and not code.startswith(_CODE_FLAGGED):
+        return _PLAIN
     side = None
     encounter = None
     for at, word in enumerate(tokens):
@@ -139,33 +148,25 @@ def _read(key: str, *, entry: bool) -> Qualifiers:
                 at == len(tokens) - 1 or tokens[at + 1] in _ENCOUNTER_WORDS):
             side = side or ("right" if word == "r" else "left")
     if not entry:
-        if " unspecified side" in key or re.search(
-                r"\bunspecified (?:ear|eye|knee|hip|shoulder|elbow|wrist|hand|foot|ankle|leg|arm"
-                r"|upper limb|lower limb|lower extremity|upper extremity|lung|kidney|breast"
-                r"|femur|tibia|fibula|humerus|radius|ulna|finger|toe|thigh|lower leg|forearm"
-                r"|upper arm|side|orbit|eyelid|great toe|lesser toe|thumb|index finger"
-                r"|middle finger|ring finger|little finger|buttock|ovary|fallopian tube|testis"
-                r"|ureter|adrenal gland|bronchus or lung|clavicle|scapula|calcaneus|patella)\b",
-                key):
+        if "unspecified" in words and _UNSPECIFIED_SIDE.search(key):
             side = "unspecified" if side is None else side
-        elif side is None and re.search(r"\bunilateral\b", key):
+        elif side is None and "unilateral" in words:
             side = "unilateral"
-        if "bilateral" in tokens:
+        if "bilateral" in words:
             side = "bilateral"
     acuity = None
-    if re.search(r"\bacute (?:on|and) chronic\b", key):
-        acuity = "acute on chronic"
-    elif not entry and re.search(r"\bchronic or unspecified\b", key):
-        acuity = "chronic or unspecified"
-    elif "acute" in tokens or "subacute" in tokens:
-        acuity = "acute" if "acute" in tokens else None
-        if "chronic" in tokens:
+    if "acute" in words or "chronic" in words:
+        if re.search(r"\bacute (?:on|and) chronic\b", key):
             acuity = "acute on chronic"
-    elif "chronic" in tokens:
-        acuity = "chronic"
+        elif not entry and "chronic or unspecified" in key:
+            acuity = "chronic or unspecified"
+        elif "acute" in words:
+            acuity = "acute on chronic" if "chronic" in words else "acute"
+        else:
+            acuity = "chronic"
     with_: set[str] = set()
     without: set[str] = set()
-    if "with" in tokens or "without" in tokens or "w" in tokens or "wo" in tokens:
+    if "with" in words or "without" in words or "w" in words or "wo" in words:
         for match in _WITH.finditer(key):
             rest = key[match.end():]
             end = _CLAUSE_END.search(rest)
@@ -176,19 +177,22 @@ def _read(key: str, *, entry: bool) -> Qualifiers:
         with_ -= both
         without -= both
     history = None
-    if _FAMILY.search(key):
-        history = "family"
-    elif _PERSONAL.search(key):
-        history = "personal"
+    if any(hint in key for hint in _HISTORY_HINTS):
+        if _FAMILY.search(key):
+            history = "family"
+        elif _PERSONAL.search(key):
+            history = "personal"
     trimester = None
-    found = _TRIMESTER.search(key)
-    if found:
-        trimester = _TRIMESTERS.get(found.group(1), found.group(1))
+    if "trimester" in words:
+        found = _TRIMESTER.search(key)
+        if found:
+            trimester = _TRIMESTERS.get(found.group(1), found.group(1))
     stage = None
-    found = _STAGE.search(key)
-    if found:
-        stage = _ROMAN.get(found.group(1), found.group(1))
-    elif entry:
+    if "stage" in words:
+        found = _STAGE.search(key)
+        if found:
+            stage = _ROMAN.get(found.group(1), found.group(1))
+    elif entry and "ckd" in words:
         found = re.search(r"\bckd (\d[ab]?)\b", key)
         stage = found.group(1) if found else None
     negated = uncertain = ""
@@ -197,11 +201,22 @@ def _read(key: str, *, entry: bool) -> Qualifiers:
         negated = found.group(0) if found else ""
         found = _UNCERTAIN.search(key)
         uncertain = found.group(0) if found else ""
+    if code:  # a title: the code's place in the classification says what the words may not
+        if code.startswith(("Z80", "Z81", "Z82", "Z83", "Z84")):
+            history = "family"
+        elif code.startswith(("Z85", "Z86", "Z87", "Z92")) or code == "I25.2":
+            history = "personal"
     return Qualifiers(
         side=side, encounter=encounter, acuity=acuity, with_=frozenset(with_),
-        without=frozenset(without), history=history, exposure=bool(_EXPOSURE.search(key)),
-        congenital=bool(_CONGENITAL.search(key)), acquired=bool(_ACQUIRED.search(key)),
-        perinatal=bool(_PERINATAL.search(key)), pregnancy=bool(_PREGNANCY.search(key)),
+        without=frozenset(without), history=history,
+        exposure=("expos" in key or "contact with" in key) and bool(_EXPOSURE.search(key))
+        or code.startswith(("Z20", "Z77")),
+        congenital=not _CONGENITAL_WORDS.isdisjoint(words) or code.startswith("Q"),
+        acquired="acquired" in words,
+        perinatal=not _PERINATAL_WORDS.isdisjoint(words) or "infant of" in key
+        or code.startswith("P"),
+        pregnancy=not _PREGNANCY_WORDS.isdisjoint(words) or "pre eclampsia" in key
+        or code.startswith(("O", "Z33", "Z34", "Z3A")),
         other=tokens[:1] == ["other"] or key.startswith("other specified"),
         unspecified=tokens[:1] == ["unspecified"], trimester=trimester, stage=stage,
         negated=negated, uncertain=uncertain)

@@ -71,7 +71,22 @@ def seventh(table: CodeTable, code: str, encounter: str) -> str | None:
 
 def sibling(table: CodeTable, entry: Qualifiers, code: str) -> str | None:
     """The code beside `code` (same parent, same words but for side, encounter, trimester)
-    that states more of what the entry states, or None."""
+    that states more of what the entry states, or None (remembered per code and the
+    qualifiers a sibling can differ in)."""
+    memo_key = (table.label, code, entry.side, entry.encounter, entry.acuity, entry.trimester,
+                entry.stage, entry.with_, entry.without, entry.history, entry.exposure,
+                entry.congenital, entry.acquired, entry.other, entry.unspecified)
+    found = _SIBLINGS.get(memo_key, _NONE)
+    if found is _NONE:
+        found = remember(_SIBLINGS, memo_key, _sibling(table, entry, code), 200_000)
+    return found  # type: ignore[return-value]
+
+
+_SIBLINGS: dict[tuple[object, ...], str | None] = {}
+_NONE = object()
+
+
+def _sibling(table: CodeTable, entry: Qualifiers, code: str) -> str | None:
     title = table.title(code)
     mine = q.of_title(code, title)
     have = q.satisfied(entry, mine)
@@ -84,8 +99,10 @@ def sibling(table: CodeTable, entry: Qualifiers, code: str) -> str | None:
         if other == code or len(other) != len(code):
             continue
         other_title = table.title(other)
+        if _frame(other_title) != frame:
+            continue
         theirs = q.of_title(other, other_title)
-        if q.conflict(entry, theirs) or _frame(other_title) != frame:
+        if q.conflict(entry, theirs):
             continue
         count = q.satisfied(entry, theirs)
         if count > best_count:
@@ -120,22 +137,28 @@ def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable, key: str
     sibling that fits the entry's stated qualifiers, best first."""
     out: dict[str, Candidate] = {}
     stated = entry.stated()
-    entry_frame = _frame(key) if stated and key else None
+    countable = _countable(entry) if stated else 0
+    entry_frame = _frame(key) if countable and key else None
+    changed = False
     for candidate in ranked:
         code = candidate.code
-        if stated:
-            better = sibling(table, entry, code)
-            code = better or code
-            if not candidate.billable:
-                code = descend(table, entry, code)
-            if not candidate.billable and entry.encounter:
-                # A 6-character code whose 7th character the entry's encounter names.
-                chosen = seventh(table, code, entry.encounter)
-                if chosen is not None:
-                    code = chosen
-                    candidate = dataclasses.replace(candidate, billable=True)
+        billable = candidate.billable
         title_q = q.of_title(code, table.title(code))
+        if countable and (not billable or q.unmet(entry, title_q)
+                          or title_q.side == "unspecified" and entry.side):
+            # Only a title short of what the entry states has a sibling to look for.
+            code = sibling(table, entry, code) or code
+            if not billable:
+                code = descend(table, entry, code)
+                if entry.encounter:
+                    # A 6-character code whose 7th character the entry's encounter names.
+                    chosen = seventh(table, code, entry.encounter)
+                    if chosen is not None:
+                        code, billable = chosen, True
+            if code != candidate.code:
+                title_q = q.of_title(code, table.title(code))
         if q.conflict(entry, title_q):
+            changed = True
             continue
         points = candidate.score
         if q.chapter_mismatch(entry, title_q):
@@ -145,19 +168,27 @@ def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable, key: str
             # The Index's default for a condition named without acuity is seldom the chronic
             # form (DVT NOS is acute, I82.40-).
             points *= ACUITY_FACTOR
-        if stated and q.unmet(entry, title_q) and (title_q.side == "unspecified"
-                                                   or title_q.trimester == "unspecified"):
-            # The entry names the side or trimester and this title leaves it unspecified.
-            points *= UNMET_FACTOR
-        points += SATISFIED_BONUS * q.satisfied(entry, title_q)
-        if entry_frame and candidate.billable and not q.unmet(entry, title_q) \
-                and _frame(table.title(code)) == entry_frame \
-                and _says_unspecified(table.title(code)) <= _says_unspecified(key) \
-                and q.satisfied(entry, title_q) >= _countable(entry):
-            points = max(points, CONFIDENCE_QUALIFIED)
+        if countable:
+            met = q.satisfied(entry, title_q)
+            unmet = q.unmet(entry, title_q)
+            if unmet and (title_q.side == "unspecified" or title_q.trimester == "unspecified"):
+                # The entry names the side or trimester and this title leaves it unspecified.
+                points *= UNMET_FACTOR
+            points += SATISFIED_BONUS * met
+            if entry_frame and billable and not unmet and met >= countable \
+                    and _frame(table.title(code)) == entry_frame \
+                    and _says_unspecified(table.title(code)) <= _says_unspecified(key):
+                points = max(points, CONFIDENCE_QUALIFIED)
+        points = min(points, 1.0)
+        if code != candidate.code or points != candidate.score:
+            changed = True
         known = out.get(code)
         if known is None or known.score < points:
-            out[code] = dataclasses.replace(candidate, code=code, score=min(points, 1.0))
+            out[code] = candidate if (code == candidate.code and points == candidate.score
+                                      and billable == candidate.billable) else \
+                dataclasses.replace(candidate, code=code, score=points, billable=billable)
+    if not changed and len(out) == len(ranked):
+        return ranked  # already in order
     return sorted(out.values(), key=lambda c: (-round(c.score, 6), not c.billable, c.kind,
                                                table.rank(c.code), c.code))
 
