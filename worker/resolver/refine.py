@@ -25,6 +25,7 @@ SATISFIED_BONUS = 0.02
 CHAPTER_FACTOR = 0.85
 ACUITY_FACTOR = 0.97
 UNMET_FACTOR = 0.9
+SIBLING_REACH = 0.15
 _QUALIFIER_WORDS = frozenset({
     "right", "left", "bilateral", "unilateral", "unspecified", "side", "sided", "initial",
     "subsequent", "encounter", "sequela", "both", "sides", "rt", "lt", "r", "l",
@@ -58,6 +59,21 @@ def _frame(title: str) -> frozenset[str]:
 
 
 _FRAMES: dict[str, frozenset[str]] = {}
+# What sets siblings apart: their side, 7th character or trimester. Taken out, siblings'
+# titles read the same ("Pain in left knee", "Pain in unspecified knee" -> "pain in knee").
+_SIBLING_WORDS = re.compile(
+    r"\b(?:right|left|bilateral|unilateral|unspecified|(?:first|second|third) (?=trimester))\b"
+    r"|, (?:initial|subsequent) encounter\b.*$|, sequela$")
+_SHAPES: dict[str, str] = {}
+
+
+def _shape(title: str) -> str:
+    found = _SHAPES.get(title)
+    if found is None:
+        found = remember(_SHAPES, title,
+                         " ".join(_SIBLING_WORDS.sub(" ", title.lower()).replace(",", " ").split()),
+                         200_000)
+    return found
 
 
 def seventh(table: CodeTable, code: str, encounter: str) -> str | None:
@@ -93,13 +109,13 @@ def _sibling(table: CodeTable, entry: Qualifiers, code: str) -> str | None:
     flat = code.replace(".", "")
     parent = flat[:-1]
     parent = parent if len(parent) <= 3 else f"{parent[:3]}.{parent[3:]}"
-    frame = _frame(title)
+    shape = _shape(title)
     best, best_count = None, have
     for other in table.children.get(parent, ()):
         if other == code or len(other) != len(code):
             continue
         other_title = table.title(other)
-        if _frame(other_title) != frame:
+        if _shape(other_title) != shape:
             continue
         theirs = q.of_title(other, other_title)
         if q.conflict(entry, theirs):
@@ -114,13 +130,15 @@ def descend(table: CodeTable, entry: Qualifiers, code: str) -> str:
     """From a header, the child (and its child) that states what the entry states and adds
     nothing else (S72.00 "... neck of femur" -> S72.001 "... neck of right femur")."""
     for _ in range(3):
-        frame = _frame(table.title(code))
+        shape = _shape(table.title(code))
         best, best_count = None, 0
         for child in table.children.get(code, ()):
             if len(child) == 8:
                 break  # 7th characters: the encounter picks them (seventh)
+            if _shape(table.title(child)) != shape:
+                continue
             child_q = q.of_title(child, table.title(child))
-            if q.conflict(entry, child_q) or _frame(table.title(child)) != frame:
+            if q.conflict(entry, child_q):
                 continue
             count = q.satisfied(entry, child_q)
             if count > best_count:
@@ -140,12 +158,15 @@ def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable, key: str
     countable = _countable(entry) if stated else 0
     entry_frame = _frame(key) if countable and key else None
     changed = False
+    # Siblings are looked for only near the top: far below it no bonus can make a winner.
+    floor = ranked[0].score - SIBLING_REACH if ranked else 0.0
     for candidate in ranked:
         code = candidate.code
         billable = candidate.billable
         title_q = q.of_title(code, table.title(code))
-        if countable and (not billable or q.unmet(entry, title_q)
-                          or title_q.side == "unspecified" and entry.side):
+        if countable and candidate.score >= floor and (
+                not billable or q.unmet(entry, title_q)
+                or title_q.side == "unspecified" and entry.side):
             # Only a title short of what the entry states has a sibling to look for.
             code = sibling(table, entry, code) or code
             if not billable:
@@ -210,6 +231,6 @@ def qualifier_alternatives(table: CodeTable, code: str) -> list[str]:
     flat = code.replace(".", "")
     parent = flat[:-1]
     parent = parent if len(parent) <= 3 else f"{parent[:3]}.{parent[3:]}"
-    frame = _frame(table.title(code))
+    shape = _shape(table.title(code))
     return [c for c in table.children.get(parent, ())
-            if c != code and c in table.billable and _frame(table.title(c)) == frame]
+            if c != code and c in table.billable and _shape(table.title(c)) == shape]
