@@ -120,6 +120,13 @@ def test_a_list_is_not_remembered_as_the_same_words_without_separators(resolver:
 # -- the parts, without a database ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("term", ["graft vs host disease", "chronic graft versus host disease"])
+def test_versus_inside_a_disease_name_is_no_doubt(resolver: Resolver, term: str) -> None:
+    result = one(resolver, term)
+    assert result.code.startswith("D89.81")
+    assert "IV.H" not in result.message
+
+
 def test_qualifiers_of_an_entry() -> None:
     stated = q.of_entry("fx of femur l subs")
     assert (stated.side, stated.encounter) == ("left", "subsequent")

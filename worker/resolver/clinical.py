@@ -53,7 +53,7 @@ def _uncertain(term: str, key: str, words: str, matcher: TextMatcher) -> Outcome
     if not rest:
         return out.no_match(why)
     rest_key = " ".join(rest)
-    if re.search(r"\b(?:versus|vs|v s)\b", key):
+    if words in ("versus", "vs", "v s"):
         parts = [p for p in re.split(r"\b(?:versus|vs|v s)\b", key) if p.strip()]
         found = [_listed(p.strip(), text_key(p), matcher) for p in parts]
     else:

@@ -42,10 +42,11 @@ _UNCERTAIN = re.compile(
     r"^(?:r o|ro|rule out|to rule out|possible|poss|probable|prob|suspected|suspect|suspicion of"
     r"|suspicious for|questionable|query|presumed|presumptive|likely|working diagnosis"
     r"|consistent with|compatible with|concern for|differential)\b"
-    r"|\b(?:versus|vs|v s)\b|\b(?:r o|rule out|possible|probable|suspected|questionable|likely)$"
+    r"|\b(?<!graft )(?<!partial )(?:versus|vs|v s)\b(?! host)"
+    r"|\b(?:r o|rule out|possible|probable|suspected|questionable|likely)$"
 )
 _NEGATED = re.compile(
-    r"^(?:no|not|denies|denied|negative for|neg for|negative|absence of|free of|without"
+    r"^(?:no|not|denies|denied|negative for|neg for|negative|free of"
     r"|ruled out|r o d|rules out|never had|no evidence of|no signs of|no history of|no hx of)\b"
     r"|\b(?:ruled out|negative|neg)$"
 )
