@@ -13,8 +13,12 @@ free-text terms in chunks of 2,000 entries, the way the pipeline calls the resol
 reports medians. The cold runs build the indexes from the database; then as many fresh
 processes load them from the host cache the cold runs left (worker.resolver.cache).
 
+Accuracy covers bench/eval/accuracy.csv and clinical.csv, reported per split: `dev`, and the
+locked `test` split that is never tuned on (evalset.split_of; --accuracy lists dev misses only).
 Top-1 counts the result's `code` (a `+` combination whole), whatever its status;
-"resolved right" counts only `resolved` results; precision is right / all `resolved`.
+"resolved right" counts only `resolved` results; precision is right / all `resolved`. For free
+text the bench also gives precision of `resolved` per method and per confidence band, and
+sorts wrong `resolved` answers into the error classes of issue 16.
 """
 
 from __future__ import annotations
