@@ -22,6 +22,7 @@ from worker.resolver.text import TextMatcher
 
 # A whole-entry match at least this sure is kept over cutting the entry into parts.
 WHOLE_KEEPS_AT = 0.9
+ONE_DIAGNOSIS_AT = 0.8
 _SEPARATORS = frozenset(";,/+&|\n")
 
 
@@ -37,6 +38,9 @@ def resolve(term: str, key: str, matcher: TextMatcher) -> Outcome:
     exact = matcher.exact(key)
     if exact is not None:  # a term of the release as it stands ("Obs & eval of NB for suspected ...")
         return exact
+    whole = matcher.whole_abbreviation(key)
+    if whole is not None:
+        return whole
     stated = of_entry(key)
     if stated.negated:
         return out.no_match(f'the entry negates the diagnosis ("{stated.negated}"): '
@@ -76,7 +80,10 @@ def _listed(term: str, key: str, matcher: TextMatcher) -> Outcome:
     pieces, hard = split.parts(term)
     if len(pieces) == 1:
         return _with(term, matcher, whole)
-    if whole.status == RESOLVED and whole.confidence >= WHOLE_KEEPS_AT:
+    if whole.status == RESOLVED and whole.confidence >= WHOLE_KEEPS_AT \
+            or not hard and whole.confidence >= ONE_DIAGNOSIS_AT:
+        # Without a semicolon, a whole entry one code nearly explains is one diagnosis
+        # ("sprain of ligaments of hand and wrist"): its parts are not searched.
         return whole
     if len(pieces) > 1:
         found = [_with(p, matcher) for p in pieces]
