@@ -97,6 +97,13 @@ def test_an_unsure_part_makes_the_list_a_review(resolver: Resolver) -> None:
     assert "part 2 needs review" in result.message
 
 
+def test_a_pasted_problem_list_is_not_coded_as_one_entry(resolver: Resolver) -> None:
+    result = one(resolver, "; ".join(["HTN", "GERD", "gout", "asthma", "anemia", "obesity",
+                                      "hyperlipidemia", "hypothyroidism", "osteoporosis"]))
+    assert result.status in ("needs_review", "no_match")
+    assert "9 diagnoses" in result.message
+
+
 @pytest.mark.parametrize(("term", "code"), [
     ("HTN; CKD stage 2", "I12.9+N18.2"),  # I.C.9.a.2, the stage as additional code
     ("HTN and ESRD", "I12.0+N18.6"),

@@ -23,6 +23,7 @@ from worker.resolver.text import TextMatcher
 # A whole-entry match at least this sure is kept over cutting the entry into parts.
 WHOLE_KEEPS_AT = 0.9
 ONE_DIAGNOSIS_AT = 0.8
+MAX_PARTS = 8  # a longer list is a pasted problem list, not one claim line's diagnosis
 _SEPARATORS = frozenset(";,/+&|\n")
 
 
@@ -85,6 +86,12 @@ def _listed(term: str, key: str, matcher: TextMatcher) -> Outcome:
         # Without a semicolon, a whole entry one code nearly explains is one diagnosis
         # ("sprain of ligaments of hand and wrist"): its parts are not searched.
         return whole
+    if len(pieces) > MAX_PARTS:
+        return out.review([(c, matcher.table.title(c)) for c in
+                           ([whole.code] if whole.code else [])], whole.method or out.FUZZY,
+                          f"the entry lists {len(pieces)} diagnoses, more than {MAX_PARTS} "
+                          "coded from one entry: split it", min(whole.confidence,
+                                                                out.CONFIDENCE_REVIEW))
     if len(pieces) > 1:
         found = [_with(p, matcher) for p in pieces]
         # Commas, slashes and "and" also sit inside one diagnosis ("open bite, foot, rt"):
