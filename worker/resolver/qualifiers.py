@@ -9,8 +9,8 @@ encounter) is preferred over its siblings.
 
 from __future__ import annotations
 
-import dataclasses
 import re
+from typing import NamedTuple
 
 from worker.memo import remember
 from worker.resolver.normalize import stem, text_key
@@ -57,8 +57,7 @@ _FAMILY = re.compile(r"\b(?:family history|family hx|fh|fhx|family h o|fam hx|fa
 _EXPOSURE = re.compile(r"\b(?:exposure|exposed|contact with)\b")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Qualifiers:
+class Qualifiers(NamedTuple):
     """What a text states apart from the condition itself; None or empty where it is silent."""
 
     side: str | None = None  # right | left | bilateral | unilateral (titles) | unspecified
@@ -131,6 +130,7 @@ _TRIGGERS = frozenset({
     "contact", "history", "hx", "fh", "fhx", "pmh", "phx", "infant", "eclampsia",
     *_CONGENITAL_WORDS, *_PERINATAL_WORDS, *_PREGNANCY_WORDS})
 _PLAIN = Qualifiers()
+_SIDE_OR_ENCOUNTER = frozenset({*_SIDE_WORDS, *_ENCOUNTER_WORDS})
 
 
 def _read(key: str, *, entry: bool, code: str = "") -> Qualifiers:
@@ -140,7 +140,8 @@ def _read(key: str, *, entry: bool, code: str = "") -> Qualifiers:
         return _PLAIN
     side = None
     encounter = None
-    for at, word in enumerate(tokens):
+    loop = entry or not words.isdisjoint(_SIDE_OR_ENCOUNTER)
+    for at, word in enumerate(tokens if loop else ()):
         if word in _SIDE_WORDS and not (word == "both" and not entry):
             side = side or _SIDE_WORDS[word]
         elif word in _ENCOUNTER_WORDS and (entry or word in ("initial", "subsequent", "sequela")):
