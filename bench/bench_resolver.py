@@ -13,11 +13,16 @@ free-text terms in chunks of 2,000 entries, the way the pipeline calls the resol
 reports medians. The cold runs build the indexes from the database; then as many fresh
 processes load them from the host cache the cold runs left (worker.resolver.cache).
 
+Accuracy covers bench/eval/accuracy.csv and clinical.csv, reported per split: `dev`, and the
+locked `test` split that is never tuned on (evalset.split_of; --accuracy lists dev misses only).
+
 It also reports agreement with CMS's 2018 GEM over all 14,567 ICD-9-CM codes, and ICD-9-CM
 titles typed as text (bench/gem_agreement.py, which runs alone too).
 
 Top-1 counts the result's `code` (a `+` combination whole), whatever its status;
-"resolved right" counts only `resolved` results; precision is right / all `resolved`.
+"resolved right" counts only `resolved` results; precision is right / all `resolved`. For free
+text the bench also gives precision of `resolved` per method and per confidence band, and
+sorts wrong `resolved` answers into the error classes of issue 16.
 """
 
 from __future__ import annotations
@@ -53,56 +58,121 @@ STATUS_ORDER = ("resolved", "needs_review", "no_match", "invalid_input", "error"
 # -- accuracy ------------------------------------------------------------------------------
 
 
+# Confidence bands the precision of `resolved` is reported in.
+BANDS = ((0.0, 0.72), (0.72, 0.80), (0.80, 0.90), (0.90, 0.97), (0.97, 1.01))
+# The issue's error classes (16) a wrong `resolved` answer is sorted into.
+ERROR_CLASSES = ("1 qualifier contradicts", "2 qualifier not used", "3 guideline combination",
+                 "4 several diagnoses", "5 uncertain or negated", "6 wrong chapter", "other")
+FREE_TEXT = ("colloquial", "abbreviation", "misspelling", "clinical", "rephrased")
+
+
+def error_class(row: Any, code: str, titles: dict[str, str]) -> str:
+    """Which of the issue's classes a wrong `resolved` answer falls in (from the truth and the
+    two titles, the way a reviewer would sort it)."""
+    from worker.resolver import qualifiers as q
+
+    if row.expects_status:
+        return "5 uncertain or negated"
+    if "+" in row.expected or "+" in code:
+        return ("3 guideline combination" if "Guidelines I.C" in row.source
+                else "4 several diagnoses")
+    want, got = row.expected, code
+    want_q = q.of_title(want, titles.get(want, ""))
+    got_q = q.of_title(got, titles.get(got, ""))
+    if q.chapter_mismatch(want_q, got_q):
+        return "6 wrong chapter"
+    if (want_q.side, want_q.encounter, want_q.acuity, want_q.trimester, want_q.stage) != \
+            (got_q.side, got_q.encounter, got_q.acuity, got_q.trimester, got_q.stage):
+        return "2 qualifier not used"
+    if q.conflict(want_q, got_q) or q.conflict(got_q, want_q):
+        return "1 qualifier contradicts"
+    return "other"
+
+
+def _rate(right: int, total: int) -> float | None:
+    return round(right / total, 4) if total else None
+
+
 def accuracy(show_misses: bool = False) -> dict[str, Any]:
-    from evalset import load_eval
+    """Accuracy on accuracy.csv and clinical.csv, per split (dev, and the locked test split)."""
+    from evalset import load_all
 
     from worker.contract import Entry
     from worker.resolver import get_resolver
 
-    rows = load_eval()
+    rows = load_all()
     entries = [Entry(line_no=i, term=row.input, system=row.system,
                      date_of_service=row.date_of_service) for i, row in enumerate(rows)]
-    results = get_resolver().resolve(entries)
-    per: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    statuses: collections.Counter[str] = collections.Counter()
-    misses = []
-    for row, result in zip(rows, results, strict=True):
-        tally = per[row.category]
-        tally["rows"] += 1
-        statuses[result.status] += 1
-        tally[f"status_{result.status}"] += 1
-        answer = result.status if row.expects_status else result.code
-        right = answer in row.accepted
-        tally["top1"] += right
-        if result.status == "resolved":
-            tally["resolved"] += 1
-            tally["resolved_right"] += right
-        if not right and show_misses:
-            misses.append(f"{row.category:<12} {row.input[:45]!r:<48} want {row.expected:<13} got "
-                          f"{result.status:<12} {result.code:<10} {result.method:<15} "
-                          f"{result.confidence:.2f}  alt={result.alternatives[:40]}")
-    categories = {}
-    for category, tally in sorted(per.items()):
-        categories[category] = {
-            "rows": tally["rows"],
-            "top1": round(tally["top1"] / tally["rows"], 4),
-            "resolved_right": round(tally["resolved_right"] / tally["rows"], 4),
-            "precision_resolved": round(tally["resolved_right"] / tally["resolved"], 4)
-            if tally["resolved"] else None,
-            "statuses": {s: tally[f"status_{s}"] for s in STATUS_ORDER if tally[f"status_{s}"]},
+    resolver = get_resolver()
+    results = resolver.resolve(entries)
+    titles = resolver._table(resolver.release_labels()[-1]).titles
+    report: dict[str, Any] = {"rows": len(rows), "splits": {}, "misses": []}
+    for split in ("dev", "test"):
+        per: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+        methods: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+        bands: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+        classes: collections.Counter[str] = collections.Counter()
+        statuses: collections.Counter[str] = collections.Counter()
+        for row, result in zip(rows, results, strict=True):
+            if row.split != split:
+                continue
+            tally = per[row.category]
+            tally["rows"] += 1
+            statuses[result.status] += 1
+            tally[f"status_{result.status}"] += 1
+            answer = result.status if row.expects_status else result.code
+            right = answer in row.accepted
+            tally["top1"] += right
+            if result.status == "resolved":
+                tally["resolved"] += 1
+                tally["resolved_right"] += right
+                if row.category in FREE_TEXT:
+                    methods[result.method][0] += 1
+                    methods[result.method][1] += right
+                    band = next(f"{lo:.2f}-{min(hi, 1.0):.2f}" for lo, hi in BANDS
+                                if lo <= result.confidence < hi)
+                    bands[band][0] += 1
+                    bands[band][1] += right
+                    if not right:
+                        classes[error_class(row, result.code, titles)] += 1
+            if not right and show_misses and split == "dev":  # the test split stays unseen
+                report["misses"].append(
+                    f"{split:<5}{row.category:<12} {row.input[:45]!r:<48} want {row.expected:<13} "
+                    f"got {result.status:<12} {result.code:<10} {result.method:<15} "
+                    f"{result.confidence:.2f}  alt={result.alternatives[:40]}")
+        categories = {}
+        for category, tally in sorted(per.items()):
+            categories[category] = {
+                "rows": tally["rows"],
+                "top1": round(tally["top1"] / tally["rows"], 4),
+                "resolved_right": round(tally["resolved_right"] / tally["rows"], 4),
+                "precision_resolved": _rate(tally["resolved_right"], tally["resolved"]),
+                "statuses": {s: tally[f"status_{s}"] for s in STATUS_ORDER
+                             if tally[f"status_{s}"]},
+            }
+        free = [per[c] for c in FREE_TEXT if c in per]
+        resolved = sum(t["resolved"] for t in per.values())
+        resolved_right = sum(t["resolved_right"] for t in per.values())
+        count = sum(t["rows"] for t in per.values())
+        report["splits"][split] = {
+            "rows": count,
+            "categories": categories,
+            "precision_resolved": _rate(resolved_right, resolved),
+            "precision_resolved_free_text": _rate(sum(t["resolved_right"] for t in free),
+                                                  sum(t["resolved"] for t in free)),
+            "top1_free_text": _rate(sum(t["top1"] for t in free), sum(t["rows"] for t in free)),
+            "resolved_share": _rate(resolved, count),
+            "statuses": {s: statuses[s] for s in STATUS_ORDER if statuses[s]},
+            "free_text_by_method": {m: {"resolved": v[0], "precision": _rate(v[1], v[0])}
+                                    for m, v in sorted(methods.items())},
+            "free_text_by_band": {b: {"resolved": v[0], "precision": _rate(v[1], v[0])}
+                                  for b, v in sorted(bands.items())},
+            "free_text_wrong_resolved_by_class": {c: classes[c] for c in ERROR_CLASSES
+                                                  if classes[c]},
         }
-    resolved = sum(t["resolved"] for t in per.values())
-    resolved_right = sum(t["resolved_right"] for t in per.values())
-    return {
-        "rows": len(rows),
-        "categories": categories,
-        "precision_resolved": round(resolved_right / resolved, 4) if resolved else None,
-        "resolved_share": round(resolved / len(rows), 4),
-        "statuses": {s: statuses[s] for s in STATUS_ORDER if statuses[s]},
-        "misses": misses,
-        "fingerprint": hashlib.sha256(
-            "\n".join(f"{r.status}|{r.code}|{r.method}" for r in results).encode()).hexdigest()[:16],
-    }
+    report["fingerprint"] = hashlib.sha256(
+        "\n".join(f"{r.status}|{r.code}|{r.method}" for r in results).encode()).hexdigest()[:16]
+    return report
 
 
 # -- workloads -------------------------------------------------------------------------------
@@ -378,15 +448,29 @@ def run_child(args: argparse.Namespace, n: int, cache_dir: Path, *, load_only: b
 
 
 def print_accuracy(report: dict[str, Any]) -> None:
-    print(f"\n{'category':<13}{'rows':>6}{'top-1':>8}{'resolved ok':>13}{'precision':>11}   statuses")
-    for category, row in report["categories"].items():
-        precision = "-" if row["precision_resolved"] is None else f"{row['precision_resolved']:.1%}"
-        mix = " ".join(f"{k}={v}" for k, v in row["statuses"].items())
-        print(f"{category:<13}{row['rows']:>6}{row['top1']:>8.1%}{row['resolved_right']:>13.1%}"
-              f"{precision:>11}   {mix}")
-    print(f"precision of resolved: {report['precision_resolved']:.1%} "
-          f"(resolved {report['resolved_share']:.1%} of {report['rows']} rows); "
-          f"statuses: {report['statuses']}")
+    for split, part in report["splits"].items():
+        locked = " (locked: never tuned on)" if split == "test" else ""
+        print(f"\n== {split} split{locked}: {part['rows']} rows")
+        print(f"{'category':<13}{'rows':>6}{'top-1':>8}{'resolved ok':>13}{'precision':>11}"
+              "   statuses")
+        for category, row in part["categories"].items():
+            precision = ("-" if row["precision_resolved"] is None
+                         else f"{row['precision_resolved']:.1%}")
+            mix = " ".join(f"{k}={v}" for k, v in row["statuses"].items())
+            print(f"{category:<13}{row['rows']:>6}{row['top1']:>8.1%}"
+                  f"{row['resolved_right']:>13.1%}{precision:>11}   {mix}")
+        print(f"precision of resolved: {part['precision_resolved']:.1%} (free text "
+              f"{part['precision_resolved_free_text']:.1%}, free-text top-1 "
+              f"{part['top1_free_text']:.1%}; resolved {part['resolved_share']:.1%} of "
+              f"{part['rows']} rows); statuses: {part['statuses']}")
+        print("  free text, precision of resolved by method: " + ", ".join(
+            f"{m} {v['precision']:.1%} of {v['resolved']}"
+            for m, v in part["free_text_by_method"].items()))
+        print("  free text, precision of resolved by confidence: " + ", ".join(
+            f"{b} {v['precision']:.1%} of {v['resolved']}"
+            for b, v in part["free_text_by_band"].items()))
+        print("  free text, wrong resolved by error class: " + (", ".join(
+            f"{c}: {n}" for c, n in part["free_text_wrong_resolved_by_class"].items()) or "none"))
 
 
 def print_speed(summary: dict[str, Any]) -> None:

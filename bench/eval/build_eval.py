@@ -434,11 +434,12 @@ def verify(rows: list[Row], tabular: dict[str, TabularCode]) -> list[str]:
                 continue
             if r["category"] == "bad_input":
                 problems.append(f"{where}: bad_input rows expect a status, not {value!r}")
-            code = tabular.get(value)
-            if code is None:
-                problems.append(f"{where}: {value} is not an April 2026 ICD-10-CM code")
-            elif not code.billable:
-                problems.append(f"{where}: {value} is not billable in April 2026")
+            for part in value.split("+"):  # several codes, as the contract joins them
+                code = tabular.get(part)
+                if code is None:
+                    problems.append(f"{where}: {part} is not an April 2026 ICD-10-CM code")
+                elif not code.billable:
+                    problems.append(f"{where}: {part} is not billable in April 2026")
         for cited, term in _CITED_NOTE.findall(r["source"]):
             if cited not in tabular or term not in tabular[cited].notes:
                 problems.append(f'{where}: source cites "{term}" under {cited}, the tabular has no such note')

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PATH = Path(__file__).with_name("accuracy.csv")
+CLINICAL_PATH = Path(__file__).with_name("clinical.csv")
+# The locked test split: rows whose input hashes here are never looked at while tuning.
+TEST_SHARE = 30  # percent
+SPLITS = ("dev", "test")
 COLUMNS = ("category", "input", "system", "date_of_service", "expected", "acceptable", "source")
 CATEGORIES = (
     "colloquial",
@@ -18,6 +23,8 @@ CATEGORIES = (
     "icd9",
     "code_form",
     "bad_input",
+    "clinical",
+    "rephrased",
 )
 SYSTEMS = ("auto", "icd9cm", "icd10cm", "text")
 # An expected value that is a status rather than a code: the row passes when the result has it.
@@ -45,9 +52,26 @@ class EvalRow:
         return self.expected in STATUSES
 
     @property
+    def split(self) -> str:
+        """`dev` or the locked `test` split (see split_of)."""
+        return split_of(self.input)
+
+    @property
     def accepted(self) -> tuple[str, ...]:
         """The expected value followed by the acceptable ones."""
         return (self.expected, *self.acceptable)
+
+
+def split_of(text: str) -> str:
+    """`test` for about TEST_SHARE percent of entries, by a stable hash of the entry as typed
+    (folded and stripped, so case variants of one entry share a split), else `dev`."""
+    digest = hashlib.sha256(" ".join(text.lower().split()).encode("utf-8", "replace")).digest()
+    return "test" if int.from_bytes(digest[:4], "big") % 100 < TEST_SHARE else "dev"
+
+
+def load_all() -> list[EvalRow]:
+    """accuracy.csv and clinical.csv, in that order."""
+    return load_eval(DEFAULT_PATH) + load_eval(CLINICAL_PATH)
 
 
 def unescape(text: str) -> str:

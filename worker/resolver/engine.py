@@ -33,7 +33,7 @@ from worker.contract import (
 )
 from worker.errors import NoReleaseError
 from worker.memo import remember
-from worker.resolver import cache, codes, gems, loading
+from worker.resolver import cache, clinical, codes, gems, loading
 from worker.resolver import outcome as out
 from worker.resolver.gems import Icd9Data
 from worker.resolver.hierarchy import CodeTable, remember_core_words
@@ -420,10 +420,11 @@ class Resolver:
             if unknown_code:
                 return codes.well_formed_unknown(unknown_code)
             return out.invalid("the entry is neither a code nor a diagnosis text")
-        found = self._text_memo.get((key, label))
+        memo_key = (clinical.memo_key(term, key), label)
+        found = self._text_memo.get(memo_key)
         if found is None:
-            found = matcher.resolve(key)
-            remember(self._text_memo, (key, label), found, TEXT_MEMO_SIZE)
+            found = clinical.resolve(term, key, matcher)
+            remember(self._text_memo, memo_key, found, TEXT_MEMO_SIZE)
         if unknown_code and found.status != RESOLVED:
             return codes.well_formed_unknown(unknown_code)
         return found
