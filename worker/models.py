@@ -165,7 +165,7 @@ class Override(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     term_key: Mapped[str] = mapped_column(String(1000), unique=True)  # normalized term
     term: Mapped[str] = mapped_column(Text)
-    code: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(64))  # one code, or several `+`-joined, in order
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -73,3 +73,19 @@ def test_override_add_twice_replaces(any_db_url: str, tmp_path: Path) -> None:
     assert [(r["term"], r["code"]) for r in rows] == [("sugar", "E11.65")]
     resolved = run_dxcoder("resolve", "SUGAR", database_url=any_db_url, data_dir=tmp_path)
     assert json.loads(resolved.stdout)["method"] == "override"
+
+
+def test_an_override_may_name_several_codes(any_db_url: str, tmp_path: Path) -> None:
+    added = run_dxcoder("override", "add", "Zzqx renal hypertensive thing", "i12.9 + N18.30",
+                        "--note", "reviewed", database_url=any_db_url, data_dir=tmp_path)
+    assert added.returncode == 0, added.stderr
+    assert "-> I12.9+N18.30 Hypertensive chronic kidney disease" in added.stdout
+    done = run_dxcoder("resolve", "zzqx renal hypertensive THING", database_url=any_db_url,
+                       data_dir=tmp_path)
+    row = json.loads(done.stdout)
+    assert (row["status"], row["code"], row["method"]) == ("resolved", "I12.9+N18.30", "override")
+    assert row["description"].count("; ") == 1
+    refused = run_dxcoder("override", "add", "Zzqx other thing", "I10+E11",
+                          database_url=any_db_url, data_dir=tmp_path)
+    assert refused.returncode == 1
+    assert "E11 is a header, not a billable code" in refused.stderr

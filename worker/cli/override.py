@@ -7,11 +7,12 @@ import json
 
 import click
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from worker import db
 from worker.cli.base import ensure_schema, fail
 from worker.codesets import catalog
-from worker.models import Code, Override
+from worker.models import Code, CodeSetRelease, Override
 from worker.resolver.normalize import code_candidate, dotted, icd10_flat, text_key
 
 
@@ -38,36 +39,47 @@ def override() -> None:
 @click.argument("code")
 @click.option("--note", default="", help="Why this mapping was approved (who, ticket, source).")
 def override_add(term: str, code: str, note: str) -> None:
-    """Map TERM to CODE (a billable code of the newest release); replaces an earlier mapping."""
+    """Map TERM to CODE, a billable code of the newest release, or several `+`-joined in order
+    (E11.22+N18.30: an entry naming several diagnoses); replaces an earlier mapping."""
     ensure_schema()
     key = _term_key(term)
-    compact = code_candidate(code)
-    flat = icd10_flat(compact) if compact else None
-    if flat is None:
-        fail(f"{code!r} is not an ICD-10-CM code (e.g. E11.9)")
-    assert flat is not None
-    dotted_code = dotted(flat)
+    parts = [part.strip() for part in code.split("+")]
     with db.session_scope() as session:
         newest = catalog.release_in_force(catalog.releases(session), None)
-        row = session.get(Code, (newest.id, dotted_code))
-        if row is None or not row.billable:
-            children = session.scalars(
-                select(Code.code).where(Code.release_id == newest.id, Code.billable.is_(True),
-                                        Code.code.like(f"{dotted_code}%"))
-                .order_by(Code.code).limit(5)).all()
-            why = "is not a code" if row is None else "is a header, not a billable code"
-            hint = f"; billable codes under it: {', '.join(children)}" if children else ""
-            fail(f"{dotted_code} {why} of {newest.label}, the newest release{hint}")
-        assert row is not None
+        rows = [_billable(session, newest, part) for part in parts]
+        joined = "+".join(row.code for row in rows)
+        if len(joined) > 64:
+            fail(f"{joined} is longer than 64 characters: map fewer codes")
         replaced = session.scalar(select(Override).where(Override.term_key == key))
         if replaced is not None:
             # Delete and insert: the new row gets a new id, which is how resolvers notice.
             session.execute(delete(Override).where(Override.term_key == key))
             session.flush()
-        session.add(Override(term_key=key, term=term, code=dotted_code, note=note))
-        title = row.title
+        session.add(Override(term_key=key, term=term, code=joined, note=note))
+        title = "; ".join(row.title for row in rows)
     verb = f"replaced (was {replaced.code})" if replaced is not None else "added"
-    click.echo(f"override {verb}: {term!r} -> {dotted_code} {title}")
+    click.echo(f"override {verb}: {term!r} -> {joined} {title}")
+
+
+def _billable(session: Session, release: CodeSetRelease, code: str) -> Code:
+    """The billable code `code` names in `release`; fails with what to use instead."""
+    compact = code_candidate(code) if code else None
+    flat = icd10_flat(compact) if compact else None
+    if flat is None:
+        fail(f"{code!r} is not an ICD-10-CM code (e.g. E11.9, or E11.22+N18.30)")
+    assert flat is not None
+    dotted_code = dotted(flat)
+    row = session.get(Code, (release.id, dotted_code))
+    if row is None or not row.billable:
+        children = session.scalars(
+            select(Code.code).where(Code.release_id == release.id, Code.billable.is_(True),
+                                    Code.code.like(f"{dotted_code}%"))
+            .order_by(Code.code).limit(5)).all()
+        why = "is not a code" if row is None else "is a header, not a billable code"
+        hint = f"; billable codes under it: {', '.join(children)}" if children else ""
+        fail(f"{dotted_code} {why} of {release.label}, the newest release{hint}")
+    assert row is not None
+    return row
 
 
 @override.command("list")

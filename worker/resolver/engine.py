@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
+import itertools
 import logging
 import threading
 import time
@@ -440,6 +441,8 @@ class Resolver:
         return gems.resolve_icd9_title(codes9, self._legacy(), table)
 
     def _override(self, code: str, table: CodeTable) -> Outcome:
+        if "+" in code:
+            return _override_parts(code.split("+"), table)
         if code in table.billable:
             return out.resolved(code, table.title(code), out.OVERRIDE, out.CONFIDENCE_EXACT,
                                 "approved override")
@@ -450,6 +453,23 @@ class Resolver:
         return out.review([(c, table.title(c)) for c in successors], out.OVERRIDE,
                           f"the approved override {code} is not a billable code of {table.label}: "
                           "choose one of its successors")
+
+
+def _override_parts(codes: Sequence[str], table: CodeTable) -> Outcome:
+    """An approved mapping to several codes: all of them, `+`-joined in order, where each is
+    billable in the release in force; otherwise a choice with each part's successors."""
+    successors = [[c] if c in table.billable else table.successors(c) for c in codes]
+    if all(len(found) == 1 and found[0] == c for found, c in zip(successors, codes, strict=True)):
+        return out.resolved("+".join(codes), "; ".join(table.title(c) for c in codes),
+                            out.OVERRIDE, out.CONFIDENCE_EXACT, "approved override")
+    gone = [c for found, c in zip(successors, codes, strict=True) if not found]
+    if gone:
+        return out.no_match(f"the approved override {'+'.join(codes)} names {', '.join(gone)}, "
+                            f"no code of {table.label}", out.OVERRIDE)
+    options = ["+".join(combo) for combo in itertools.islice(itertools.product(*successors), 5)]
+    return out.review([(o, "; ".join(table.title(c) for c in o.split("+"))) for o in options],
+                      out.OVERRIDE, f"the approved override {'+'.join(codes)} names codes that are "
+                      f"not billable in {table.label}: choose from their successors")
 
 
 def _completed(flat: str, found: Outcome) -> bool:
