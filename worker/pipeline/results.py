@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import json
 import math
 import operator
@@ -16,13 +14,12 @@ from typing import IO, Any
 from sqlalchemy import Integer, String, bindparam, case, cast, func, literal, select
 
 from worker import contract, db
+from worker.csvcells import SafeWriter, cells_text, safe_cells, safe_row
 from worker.memo import remember
 from worker.models import InputLine
 from worker.models import Result as ResultRow
 from worker.pipeline.jobs import get_job
 
-# A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _STREAM_BATCH = 5000
 # Claims files repeat a few pass-through values (payer, plan, ...): each distinct `extra` text is
 # parsed once per export. Bounded, so a file whose extras are all different costs no memory.
@@ -67,26 +64,6 @@ _CELL_JSON: tuple[Callable[[Any], str], ...] = tuple(
     for i, column in enumerate(_RESULT_COLUMNS))
 # operator.call(write, value) is write(value), without a Python frame per cell.
 _write_cell: Callable[[Callable[[Any], str], Any], str] = operator.call
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def _safe_cells(cells: Sequence[Any]) -> list[Any]:
-    """spreadsheet_safe of every cell, inlined: it runs for each cell of a million-line export."""
-    return ["'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
-            for cell in cells]
-
-
-def _csv_cells(cells: Sequence[Any]) -> str:
-    """The cells as the csv module writes them inside a longer row (joined by commas, no line
-    end): the row is written with one more, empty, cell whose comma and the newline are cut."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([*cells, ""])
-    return buffer.getvalue()[:-2]
 
 
 def _result_pages(job_id: str, spans: Iterable[tuple[int, int]] | None = None
@@ -161,7 +138,7 @@ class ResultFormat:
             if not names:
                 return ""
             extra = json.loads(text) if text else {}
-            return "," + _csv_cells(_safe_cells([extra.get(name, "") for name in names]))
+            return "," + cells_text(safe_cells([extra.get(name, "") for name in names]))
 
         @functools.lru_cache(maxsize=_EXTRA_CACHE)
         def extra_json(text: str) -> str:
@@ -174,7 +151,7 @@ class ResultFormat:
     def header(self) -> str:
         if self.fmt == "jsonl":
             return ""
-        return _csv_cells([*contract.RESULT_FIELDS, *self.names]) + "\n"
+        return safe_row([*contract.RESULT_FIELDS, *self.names])
 
     def render(self, rows: Sequence[tuple[Any, ...]]) -> str:
         if self.fmt == "jsonl":
@@ -196,14 +173,14 @@ class ResultFormat:
                 tail = self._tail(key)
             entry_id = row[1]
             if not (entry_id.__class__ is str and plain(entry_id)):
-                entry_id = _csv_cells(_safe_cells([entry_id]))
+                entry_id = cells_text(safe_cells([entry_id]))
             lines.append(f"{row[0]},{entry_id},{tail}{extra_csv(row[_EXTRA])}\n")
         return "".join(lines)
 
     def _tail(self, key: tuple[Any, ...]) -> str:
-        cells = _safe_cells(key)
+        cells = safe_cells(key)
         cells[_CONFIDENCE - _INPUT] = _confidence(cells[_CONFIDENCE - _INPUT])
-        return remember(self._tails, key, _csv_cells(cells), _TAIL_CACHE)
+        return remember(self._tails, key, cells_text(cells), _TAIL_CACHE)
 
     def render_span(self, job_id: str, first: int, last: int) -> str:
         """Lines first..last of the job as stored."""
@@ -305,13 +282,13 @@ def _claim_record(claim_id: str, lines: list[tuple[str, str, bool]]) -> dict[str
 def write_claim_results(job_id: str, out: IO[str], fmt: str = "csv") -> int:
     """One row per claim (see iter_claims); CSV cells are made safe for spreadsheets."""
     count = 0
-    writer = csv.DictWriter(out, fieldnames=CLAIM_FIELDS, lineterminator="\n")
+    writer = SafeWriter(out)
     if fmt == "csv":
-        writer.writeheader()
+        writer.writerow(CLAIM_FIELDS)
     for record in iter_claims(job_id):
         if fmt == "jsonl":
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
-            writer.writerow({k: spreadsheet_safe(v) for k, v in record.items()})
+            writer.writerow([record[name] for name in CLAIM_FIELDS])
         count += 1
     return count
