@@ -20,6 +20,7 @@ from worker import contract
 from worker.ingest.common import (
     EXPECTED,
     FIELD_LIMIT,
+    NUL_PROBLEM,
     PIECE_BYTES,
     Encoding,
     FileRejected,
@@ -60,6 +61,7 @@ class Record(NamedTuple):
     field_count: int
     bad_bytes: bool
     unclosed: bool  # the file ended inside a quoted field
+    nul: bool = False  # the record has a NUL byte (U+FFFD in its fields)
 
 
 class _RecordBuilder:
@@ -71,6 +73,7 @@ class _RecordBuilder:
         self.lengths: list[int] = []
         self.count = 0
         self.bad = False
+        self.nul = False
         self._parts: list[str] = []
         self._stored = 0
         self._length = 0
@@ -91,7 +94,8 @@ class _RecordBuilder:
 
     def record(self, unclosed: bool = False) -> Record:
         self.save()
-        return Record(self.line, self.fields, self.lengths, self.count, self.bad, unclosed)
+        return Record(self.line, self.fields, self.lengths, self.count, self.bad, unclosed,
+                      self.nul)
 
 
 def iter_records(pieces: Iterable[Piece], delimiter: str) -> Iterator[Record]:
@@ -104,18 +108,20 @@ def iter_records(pieces: Iterable[Piece], delimiter: str) -> Iterator[Record]:
     """
     builder: _RecordBuilder | None = None
     state = _FIELD_START
-    for line_no, text, terminator, ends_line, bad_bytes in pieces:
+    for line_no, text, terminator, ends_line, bad_bytes, nul in pieces:
         if builder is None:
             if ends_line and not text:
                 continue  # an empty line is not a record
             if ends_line and _QUOTE not in text:
                 # Fast path for the common plain line; a piece is at most PIECE_BYTES, so no cut needed.
                 parts = text.split(delimiter)
-                yield Record(line_no, parts, list(map(len, parts)), len(parts), bad_bytes, False)
+                yield Record(line_no, parts, list(map(len, parts)), len(parts), bad_bytes, False,
+                             nul)
                 continue
             builder = _RecordBuilder(line_no)
             state = _FIELD_START
         builder.bad = builder.bad or bad_bytes
+        builder.nul = builder.nul or nul
         state = _scan(text, delimiter, state, builder)
         if not ends_line:
             continue
@@ -333,7 +339,7 @@ def _plain_line_reader(layout: Layout) -> Callable[[int, Record], SourceLine | N
     extra = [(columns[i], i) for i in layout.extra]
 
     def plain_line(line_no: int, record: Record) -> SourceLine | None:
-        if (record.bad_bytes or record.unclosed or record.field_count != width
+        if (record.bad_bytes or record.nul or record.unclosed or record.field_count != width
                 or max(record.lengths) > FIELD_LIMIT):
             return None
         fields = record.fields
@@ -362,6 +368,8 @@ def _source_line(line_no: int, record: Record, layout: Layout, encoding: str) ->
     problems: list[str] = []
     if record.bad_bytes:
         problems.append(f"has bytes that are not valid {encoding.replace('-sig', '').upper()}")
+    if record.nul:
+        problems.append(NUL_PROBLEM)
     if record.unclosed:
         problems.append("a quoted field that starts here is not closed before the end of the file")
     if record.field_count != len(columns):

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from worker import contract
 from worker.ingest.common import (
+    NUL_PROBLEM,
     Piece,
     Source,
     SourceLine,
@@ -42,19 +43,22 @@ class _Line(NamedTuple):
     text: str
     too_long: bool
     bad_bytes: bool
+    nul: bool
 
 
 def _whole_lines(pieces: Iterable[Piece]) -> Iterator[_Line]:
     parts: list[str] = []
-    size, bad = 0, False
+    size, bad, nul = 0, False, False
     for piece in pieces:
         size += len(piece.text)
         bad = bad or piece.bad_bytes
+        nul = nul or piece.nul
         if size <= LINE_LIMIT:
             parts.append(piece.text)
         if piece.ends_line:
-            yield _Line(piece.line_no, "".join(parts) if size <= LINE_LIMIT else "", size > LINE_LIMIT, bad)
-            parts, size, bad = [], 0, False
+            yield _Line(piece.line_no, "".join(parts) if size <= LINE_LIMIT else "",
+                        size > LINE_LIMIT, bad, nul)
+            parts, size, bad, nul = [], 0, False, False
 
 
 def _kind(value: Any) -> str:
@@ -122,6 +126,8 @@ def _source_line(line_no: int, line: _Line, names: dict[str, tuple[str, ...]], e
     problems: list[str] = []
     if line.bad_bytes:
         problems.append(f"has bytes that are not valid {encoding}")
+    if line.nul:
+        problems.append(NUL_PROBLEM)
     keys: dict[str, str] = {}
     for key in obj:
         keys.setdefault(key.lower(), key)
