@@ -71,6 +71,6 @@ class Result:
     def as_dict(self) -> dict[str, Any]:
         """The fields by name, ready for JSON (the date as ISO text, None when there is none)."""
         record = {name: getattr(self, name) for name in RESULT_FIELDS}
-        if self.date_of_service is not None:
+        if isinstance(self.date_of_service, dt.date):
             record["date_of_service"] = self.date_of_service.isoformat()
         return record

@@ -30,9 +30,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 class SourceLine(NamedTuple):
     """One data line of a claims file after parsing; a bad line carries `error` instead of raising.
 
-    line_no is the 1-based data-line ordinal (CSV: record after the header; JSONL: non-blank line;
-    X12: diagnosis in file order). error, when set, starts with "line N:" where N is what a person
-    finds in the file (CSV/JSONL: the physical line; X12: the diagnosis ordinal plus the segment).
+    line_no is the one number of the line everywhere (results, error messages): CSV and JSONL the
+    physical line it starts on, 1-based; X12, whose segments need not sit on lines of their own,
+    the diagnosis's ordinal in the file. error, when set, starts with "line N:" with that same N
+    (X12 adds the segment).
 
     A NamedTuple rather than a frozen dataclass: one is made per line, and the dataclass's
     __init__ (a setattr per field) was a fifth of reading a CSV line.
@@ -370,6 +371,11 @@ def parse_date(name: str, value: str) -> tuple[dt.date | None, str | None]:
                 # Only the digits and separators are quoted, which a person needs to find the cell.
                 return None, f"{name} '{text[: match.end(3)]}' is not a real date"
     return None, f"{name} is not a date (use YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY)"
+
+
+def blank_line(line: int) -> SourceLine:
+    """An empty line between entries: an error line, so that every line has a result."""
+    return SourceLine(line_no=line, term="", error=f"line {line}: the line is blank")
 
 
 def line_error(line: int, problems: Sequence[str]) -> str:

@@ -1,7 +1,8 @@
 """The JSONL reader: one JSON object per line, with the same keys as the CSV columns.
 
-Numbering: blank lines (empty or only spaces and tabs) are skipped and are not data lines, so
-SourceLine.line_no is the ordinal of the non-blank line; error messages name the physical line.
+Numbering: SourceLine.line_no is the physical line, as its error message says. A blank line
+(empty or only spaces and tabs) is counted and is an error line of its own, except after the
+last object: editors and exports end files with those.
 Keys are matched case-insensitively, with the CSV aliases (term, dx, diagnosis, code, description;
 date_of_service, dos, service_date). Other keys go into `extra`: strings as they are, null as "",
 anything else as its compact JSON text.
@@ -20,6 +21,7 @@ from worker.ingest.common import (
     Piece,
     Source,
     SourceLine,
+    blank_line,
     choose_encoding,
     choose_newline,
     iter_pieces,
@@ -97,12 +99,15 @@ def open_jsonl(
     def read() -> Iterator[SourceLine]:
         with open_binary(path) as stream:
             stream.seek(encoding.skip)
-            line_no = 0
+            blank: list[int] = []  # blank lines held until an object follows them
             for line in _whole_lines(iter_pieces(stream, encoding.codec, newline)):
-                if not line.too_long and not line.text.strip(_JSON_BLANK):
+                if not line.too_long and not line.text.strip(_JSON_BLANK) and not line.nul:
+                    blank.append(line.line)
                     continue
-                line_no += 1
-                yield _source_line(line_no, line, names, label)
+                if blank:
+                    yield from map(blank_line, blank)
+                    blank.clear()
+                yield _source_line(line.line, line, names, label)
 
     warnings = [encoding.warning] if encoding.warning else []
     return Source(path, "jsonl", encoding.label, read, warnings=warnings)
@@ -171,7 +176,8 @@ def _source_line(line_no: int, line: _Line, names: dict[str, tuple[str, ...]], e
         if problem:
             problems.append(problem)
 
-    used = {key_of(role) for role in names}
+    # As in a CSV: the system key passes through as written, the date is a result column.
+    used = {key_of(role) for role in names if role != "system"}
     extra: dict[str, str] = {}
     for key, value in obj.items():
         if key in used:
