@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from worker.csvcells import cells_text
 from worker.db import is_postgres
 
 _BATCH = 5000
@@ -58,9 +59,7 @@ def copy_csv_text(session: Session, table: str, columns: Sequence[str], text: st
 def csv_cells(values: Sequence[Any]) -> str:
     """Values as one line of COPY's CSV, without its end, written as copy_rows writes them:
     strings quoted, numbers bare. For values without None (copy_rows makes None a NULL)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="").writerow(values)
-    return buffer.getvalue()
+    return cells_text(values, quote_strings=True)
 
 
 def _copy_csv(columns: Sequence[str], batch: list[Sequence[Any]]) -> tuple[str, str]:

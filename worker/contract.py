@@ -34,6 +34,9 @@ RESULT_FIELDS = (
     "code_set",
     "alternatives",
     "message",
+    # The date the line was resolved for (the claim's date of service; empty: none given, so
+    # the newest release was used). Last, so the columns before it keep their places.
+    "date_of_service",
 )
 
 
@@ -63,6 +66,11 @@ class Result:
     code_set: str = ""
     alternatives: str = ""
     message: str = ""
+    date_of_service: dt.date | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in RESULT_FIELDS}
+        """The fields by name, ready for JSON (the date as ISO text, None when there is none)."""
+        record = {name: getattr(self, name) for name in RESULT_FIELDS}
+        if isinstance(self.date_of_service, dt.date):
+            record["date_of_service"] = self.date_of_service.isoformat()
+        return record

@@ -243,6 +243,8 @@ class Result(Base):
     code_set: Mapped[str] = mapped_column(String(32), default="")
     alternatives: Mapped[str] = mapped_column(Text, default="")
     message: Mapped[str] = mapped_column(Text, default="")
+    # The date of service the line was resolved for (migration 0004); None: it had none.
+    date_of_service: Mapped[dt.date | None] = mapped_column(Date)
     # When this outcome was decided: recoding compares it with overrides and synonym loads.
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True),
                                                             default=utcnow)

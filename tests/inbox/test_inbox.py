@@ -59,7 +59,7 @@ def test_watch_once_takes_files_to_outbox_archive_and_rejected(pipeline: Pipelin
     assert listing(inbox_dir / "rejected") == ["empty.csv", "empty.csv.error.txt", "link.csv",
                                                "link.csv.error.txt"]
     results = _rows(inbox_dir / "outbox" / "batch-1.csv.results.csv")
-    assert [int(r["line_no"]) for r in results] == list(range(1, 121))
+    assert [int(r["line_no"]) for r in results] == list(range(2, 122))  # the header is line 1
     assert {r["payer"] for r in results} == {"AETNA"}
     assert len(_rows(inbox_dir / "outbox" / "payer.x12.results.csv")) == 7
     assert "the file is empty" in (inbox_dir / "rejected" / "empty.csv.error.txt").read_text()
@@ -172,7 +172,7 @@ def test_embedded_inbox_runs_the_job_in_process(sqlite_url: str, tmp_path: Path)
     with db.session_scope() as session:
         spans = session.execute(select(Chunk.first_line, Chunk.last_line, Chunk.status)
                                 .order_by(Chunk.chunk_no)).all()
-    assert spans == [(1, 12, "done"), (13, 24, "done"), (25, 30, "done")]
+    assert spans == [(2, 13, "done"), (14, 25, "done"), (26, 31, "done")]  # header: line 1
 
 
 def test_watch_runs_until_sigterm_and_finishes_dropped_files(pipeline: PipelineEnv,

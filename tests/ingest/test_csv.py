@@ -37,12 +37,17 @@ def test_columns_system_date_and_extra(tmp_path: Path) -> None:
     lines = list(source)
     assert source.format == "csv" and source.encoding == "utf-8" and source.warnings == []
     assert source.columns == ["ID", "Term", "System", "Date_of_Service", "member", "payer"]
+    # Numbered by physical line (the header is line 1); the system column passes through as
+    # written, besides being parsed.
     assert lines == [
-        SourceLine(1, "E11.9", "a1", "icd10cm", dt.date(2024, 2, 1), {"member": "M1", "payer": "P1"}),
-        SourceLine(2, "250.00", "a2", "icd9cm", dt.date(2015, 9, 1), {"member": "M2", "payer": ""}),
-        SourceLine(3, "Type 2 Diabetes", "a3", "text", dt.date(2024, 3, 4), {"member": "", "payer": ""}),
+        SourceLine(2, "E11.9", "a1", "icd10cm", dt.date(2024, 2, 1),
+                   {"System": "ICD-10-CM", "member": "M1", "payer": "P1"}),
+        SourceLine(3, "250.00", "a2", "icd9cm", dt.date(2015, 9, 1),
+                   {"System": "icd9", "member": "M2", "payer": ""}),
+        SourceLine(4, "Type 2 Diabetes", "a3", "text", dt.date(2024, 3, 4),
+                   {"System": "Text", "member": "", "payer": ""}),
         # The term is passed as written: normalising codes is the resolver's job.
-        SourceLine(4, " e119 ", "a4", "auto", None, {"member": "M4", "payer": "P4"}),
+        SourceLine(5, " e119 ", "a4", "auto", None, {"System": "", "member": "M4", "payer": "P4"}),
     ]
 
 
@@ -134,21 +139,24 @@ def test_bom_crlf_quotes_and_embedded_newlines(tmp_path: Path) -> None:
         "\ufeffid,term,note\r\n"
         '1,"E11.9","multi\r\nline note"\r\n'
         '2,"He said ""CHF""",x\r\n'
-        "\r\n"  # an empty line is not a record
+        "\r\n"  # an empty line: a line of its own, an error line
         "3,,y\r\n"
     )
     source = open_source(write(tmp_path, data))
     lines = list(source)
     assert source.encoding == "utf-8-sig"
     assert source.columns == ["id", "term", "note"]
+    # Each entry is numbered by the physical line it starts on, the number its message names.
     assert [(line.line_no, line.id, line.term) for line in lines] == [
-        (1, "1", "E11.9"),
-        (2, "2", 'He said "CHF"'),
-        (3, "3", ""),
+        (2, "1", "E11.9"),
+        (4, "2", 'He said "CHF"'),
+        (5, "", ""),
+        (6, "3", ""),
     ]
+    assert lines[2].error == "line 5: the line is blank"
     assert lines[0].extra == {"note": "multi\r\nline note"}
     # Record 3 starts on physical line 6: header 1, record 1 on lines 2-3, record 2 on 4, blank 5.
-    assert lines[2].error == "line 6: term is empty"
+    assert lines[3].error == "line 6: term is empty"
 
 
 def test_cp1252_fallback_warns(tmp_path: Path) -> None:
@@ -205,7 +213,7 @@ BAD_LINES = (
 
 def test_every_bad_line_is_kept_with_its_line_and_problem(tmp_path: Path) -> None:
     lines = read(tmp_path, BAD_LINES)
-    assert [line.line_no for line in lines] == list(range(1, 16))
+    assert [line.line_no for line in lines] == [*range(2, 16), 17]
     assert [line.id for line in lines] == [str(n) for n in range(1, 16)]
     assert [line.error for line in lines] == [
         "",

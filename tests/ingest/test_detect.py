@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 from pathlib import Path
 
@@ -57,8 +58,10 @@ def test_format_override(tmp_path: Path) -> None:
         (b" \r\n\t\n", "the file is empty"),
         (b"\x00\x01\x02\x03term\n", "looks binary (control bytes), not text"),
         (bytes(range(1, 32)) * 10, "looks binary (control bytes), not text"),
-        (gzip.compress(b"term\nE11.9\n"), "is a compressed archive (gzip or zip); unpack it first"),
-        (b"PK\x03\x04rest", "is a compressed archive (gzip or zip); unpack it first"),
+        (gzip.compress(b"term\nE11.9\n"), "is a compressed archive (gzip, zip, bzip2, xz, zstd"),
+        (b"PK\x03\x04rest", "is a compressed archive (gzip, zip, bzip2, xz, zstd or 7z); unpack"),
+        (bz2.compress(b"term\nE11.9\n"), "is a compressed archive (gzip, zip, bzip2, xz, zstd"),
+        ("term\nE11.9\n".encode("utf-16-le"), "is UTF-16 text; save it as UTF-8"),
         ("term\nE11.9\n".encode("utf-16"), "is UTF-16 text; save it as UTF-8 (or Windows-1252)"),
         (b"hello world\nthis is not claims data\n", "not X12 (no ISA segment), not JSONL"),
     ],

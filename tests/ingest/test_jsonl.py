@@ -35,7 +35,9 @@ def test_keys_aliases_and_extra(tmp_path: Path) -> None:
     ]
     lines = read(tmp_path, "".join(json.dumps(row) + "\n" for row in rows))
     assert lines == [
-        SourceLine(1, "E11.9", "a1", "icd10cm", dt.date(2024, 2, 1), {"member": "M1"}),
+        # The system key passes through as written, besides being parsed.
+        SourceLine(1, "E11.9", "a1", "icd10cm", dt.date(2024, 2, 1),
+                   {"system": "ICD10", "member": "M1"}),
         SourceLine(
             2,
             "Type 2 Diabetes",
@@ -44,7 +46,7 @@ def test_keys_aliases_and_extra(tmp_path: Path) -> None:
             dt.date(2024, 2, 2),
             {"n": "3", "flag": "true", "tags": '["x"]', "none": ""},
         ),
-        SourceLine(3, "250.00", "a3", "icd9cm", dt.date(2015, 9, 1)),
+        SourceLine(3, "250.00", "a3", "icd9cm", dt.date(2015, 9, 1), {"system": "icd9"}),
     ]
 
 
@@ -64,12 +66,16 @@ def test_named_keys(tmp_path: Path) -> None:
     )
 
 
-def test_blank_lines_are_not_data_lines(tmp_path: Path) -> None:
+def test_lines_are_numbered_as_in_the_file_and_blank_ones_are_error_lines(tmp_path: Path) -> None:
     data = '\n{"term": "E11.9"}\r\n  \t \n\n{"term": ""}\n{"term": "I10"}'  # no newline at the end
     lines = read(tmp_path, data)
-    assert [(line.line_no, line.term) for line in lines] == [(1, "E11.9"), (2, ""), (3, "I10")]
-    # The second object is on physical line 5.
-    assert [line.error for line in lines] == ["", "line 5: term is empty", ""]
+    assert [(line.line_no, line.term) for line in lines] == [
+        (1, ""), (2, "E11.9"), (3, ""), (4, ""), (5, ""), (6, "I10")]
+    assert [line.error for line in lines] == [
+        "line 1: the line is blank", "", "line 3: the line is blank", "line 4: the line is blank",
+        "line 5: term is empty", ""]
+    # Blank lines after the last object are what editors add: no lines of their own.
+    assert len(read(tmp_path, '{"term": "E11.9"}\n\n  \n\n')) == 1
 
 
 def test_every_bad_line_is_kept_with_its_line_and_problem(tmp_path: Path) -> None:
@@ -92,8 +98,9 @@ def test_every_bad_line_is_kept_with_its_line_and_problem(tmp_path: Path) -> Non
             '{"id": "15", "term": "Diabetes", "n": ' + "9" * 5000 + "}",  # 15 integer beyond Python's limit
         ]
     )
-    lines = read(tmp_path, "\n" + data + "\n")  # a leading blank line: physical = ordinal + 1
-    assert [line.line_no for line in lines] == list(range(1, 16))
+    lines = read(tmp_path, "\n" + data + "\n")  # a leading blank line: a line of its own
+    assert [line.line_no for line in lines] == list(range(1, 17))
+    lines = lines[1:]
     assert [line.error for line in lines] == [
         "",
         "line 3: not valid JSON (Expecting ',' delimiter at column 31)",

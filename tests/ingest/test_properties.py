@@ -88,10 +88,13 @@ def test_csv_records_in_equal_lines_out(
         quoting=csv.QUOTE_ALL if ambiguous else csv.QUOTE_MINIMAL,
     )
     writer.writerow(["id", "term", "note"])
-    writer.writerows(rows)
+    starts = []  # the physical line each record starts on: the header is line 1
+    for row in rows:
+        starts.append(buffer.getvalue().count("\n") + 1)
+        writer.writerow(row)
     lines = read_all(("\ufeff" if bom else "").encode() + buffer.getvalue().encode("utf-8"))
     assert lines is not None
-    assert [line.line_no for line in lines] == list(range(1, len(rows) + 1))
+    assert [line.line_no for line in lines] == starts
     for row, line in zip(rows, lines, strict=True):
         if len(row) == 3:
             assert (line.id, line.term, line.extra) == (row[0], row[1], {"note": row[2]})
@@ -123,11 +126,17 @@ def test_jsonl_objects_in_equal_lines_out(
         tagged = {k: v for k, v in obj.items() if k.lower() != "seq"} | {"seq": n}
         out.append(json.dumps(tagged, ensure_ascii=ascii_only))
         if blank_every and n % blank_every == 0:
-            out.append("  ")  # blank lines are not data lines
+            out.append("  ")  # a blank line: a line of its own unless no object follows it
     lines = read_all("\n".join(out).encode("utf-8"), format="jsonl")
     assert lines is not None
-    assert [line.line_no for line in lines] == list(range(1, len(objects) + 1))
-    assert [(line.extra or {}).get("seq") for line in lines] == [str(n) for n in range(len(objects))]
+    while out[-1] == "  ":
+        out.pop()
+    assert [line.line_no for line in lines] == list(range(1, len(out) + 1))
+    blank = [n for n, text in enumerate(out, 1) if text == "  "]
+    assert [line.line_no for line in lines if line.error.endswith("the line is blank")] == blank
+    objects_read = [line for line in lines if line.line_no not in blank]
+    assert [(line.extra or {}).get("seq") for line in objects_read] == [
+        str(n) for n in range(len(objects))]
 
 
 @SETTINGS

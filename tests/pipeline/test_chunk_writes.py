@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -13,21 +14,22 @@ from worker.pipeline import chunks
 # Fields as contract.RESULT_FIELDS orders them: quotes, commas, line breaks and text that is not
 # ASCII in every text field, numbers a CSV writer could round, an empty id, lines whose fields
 # from the input on repeat (the PostgreSQL writer reuses their COPY text) and one that differs
-# from another in its last field alone.
+# from another in its message alone; dates of service, or none.
 RESULTS: list[tuple[Any, ...]] = [
     (1, "C1", "E11.9", "resolved", "E11.9", "Type 2 diabetes mellitus without complications",
-     "code_exact", 1.0, "FY2026", "", ""),
+     "code_exact", 1.0, "FY2026", "", "", dt.date(2025, 3, 1)),
     (2, 'C"2', 'a "quoted", term', "needs_review", "", "", "fuzzy", 1 / 3, "FY2026",
-     'I10|E11.9', 'two "close" candidates, one line'),
-    (3, "C\n3", "line\nbreak", "no_match", "", "", "", 0.0, "FY2026", "", "nothing\r\nclose"),
+     'I10|E11.9', 'two "close" candidates, one line', dt.date(2025, 3, 2)),
+    (3, "C\n3", "line\nbreak", "no_match", "", "", "", 0.0, "FY2026", "", "nothing\r\nclose",
+     dt.date(2015, 10, 1)),
     (4, "", "naïve café ✓", "resolved", "R69", "Illness, unspecified ✓", "synonym", 0.123456789,
-     "FY2025", "", ""),
+     "FY2025", "", "", None),
     (5, "C5", "E11.9", "resolved", "E11.9", "Type 2 diabetes mellitus without complications",
-     "code_exact", 1.0, "FY2026", "", ""),
+     "code_exact", 1.0, "FY2026", "", "", dt.date(2025, 3, 4)),
     (6, "=C6", 'a "quoted", term', "needs_review", "", "", "fuzzy", 1 / 3, "FY2026",
-     'I10|E11.9', 'two "close" candidates, one line'),
+     'I10|E11.9', 'two "close" candidates, one line', dt.date(2025, 3, 5)),
     (7, "C7", "E11.9", "resolved", "E11.9", "Type 2 diabetes mellitus without complications",
-     "code_exact", 1.0, "FY2026", "", "differs from line 1 in its message alone"),
+     "code_exact", 1.0, "FY2026", "", "differs from line 1 in its message alone", None),
 ]
 
 
@@ -36,7 +38,8 @@ def _stored(job_id: str) -> list[tuple[Any, ...]]:
         rows = session.execute(select(
             ResultRow.line_no, ResultRow.entry_id, ResultRow.input, ResultRow.status,
             ResultRow.code, ResultRow.description, ResultRow.method, ResultRow.confidence,
-            ResultRow.code_set, ResultRow.alternatives, ResultRow.message)
+            ResultRow.code_set, ResultRow.alternatives, ResultRow.message,
+            ResultRow.date_of_service)
             .where(ResultRow.job_id == job_id).order_by(ResultRow.line_no)).all()
     return [tuple(row) for row in rows]
 

@@ -46,7 +46,7 @@ def test_submit_wait_completes_a_multi_chunk_job(pipeline: PipelineEnv) -> None:
     job_id = result.stdout.strip()
     assert result.returncode == 0, result.stderr
     assert f"job {job_id} done: 400/400 lines" in result.stderr
-    assert _result_lines(job_id) == list(range(1, 401))
+    assert _result_lines(job_id) == list(range(2, 402))  # physical lines: the header is 1
     with db.session_scope() as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == "done" and job.chunk_count == 8
@@ -75,7 +75,7 @@ def test_redelivered_chunks_change_nothing(pipeline: PipelineEnv) -> None:
                 TaskMetric.job_id == submitted.job_id, TaskMetric.outcome == "skipped")) or 0
 
     _wait(lambda: skipped() == 2 * len(ids), what="the duplicate deliveries")
-    assert _result_lines(submitted.job_id) == before == list(range(1, 401))
+    assert _result_lines(submitted.job_id) == before == list(range(2, 402))
     status = jobs.job_status(submitted.job_id)
     assert status.chunks_done == status.chunk_count == len(ids)
     assert status.summary is not None and status.summary["lines"] == 400
@@ -140,7 +140,8 @@ def test_run_and_submit_agree(pipeline: PipelineEnv, tmp_path: Path) -> None:
     assert distributed.read_text() == embedded.read_text()
     with distributed.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [int(r["line_no"]) for r in rows] == list(range(1, 401))
+    # Numbered by physical line: the header is line 1.
+    assert [int(r["line_no"]) for r in rows] == list(range(2, 402))
     assert {r["payer"] for r in rows} == {"MEDICARE", "AETNA", "BCBS"}  # passed through
 
 
@@ -179,7 +180,7 @@ def test_reconciler_sends_chunks_that_were_never_sent(pipeline: PipelineEnv) -> 
     assert reconcile(_enqueue, queue_length) == 8
     assert reconcile(_enqueue, queue_length) == 0  # leases taken: a second run sends nothing
     _wait(lambda: jobs.job_status(submitted.job_id).finished, what="the reconciled job")
-    assert _result_lines(submitted.job_id) == list(range(1, 401))
+    assert _result_lines(submitted.job_id) == list(range(2, 402))
 
 
 def test_workers_start_on_the_first_chunks_while_the_file_is_still_staged(
@@ -191,7 +192,7 @@ def test_workers_start_on_the_first_chunks_while_the_file_is_still_staged(
     done = _cli(pipeline, "submit", str(claims), "--wait", chunk_size=2000)
     assert done.returncode in (0, 1), done.stderr
     job_id = done.stdout.strip()
-    assert _result_lines(job_id) == list(range(1, 100_001))
+    assert _result_lines(job_id) == list(range(2, 100_002))  # the header is line 1
     with db.session_scope() as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == "done"

@@ -83,7 +83,7 @@ def test_a_result_rendered_from_memory_is_written_as_the_export_writes_it() -> N
     or not a positive zero with the same outcome came first."""
     def row(line_no: int, confidence: float) -> tuple[object, ...]:
         return (line_no, f"C{line_no}", "xyz", "no_match", "", "", "fuzzy", confidence, "", "",
-                "no term is close", '{"payer": "AETNA"}')
+                "no term is close", None, '{"payer": "AETNA"}')
 
     for first in (0.0, -0.0):
         rows = [row(1, first), row(2, -0.0)]

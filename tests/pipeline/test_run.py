@@ -107,7 +107,7 @@ def test_the_results_file_is_the_export_of_the_stored_job(sqlite_url: str, tmp_p
     if source == "empty.csv":
         assert lines == [",".join(["line_no", "id", "input", "status", "code", "description",
                                    "method", "confidence", "code_set", "alternatives",
-                                   "message"])]
+                                   "message", "date_of_service"])]
     elif fmt == "csv":
         rows = list(csv.DictReader(lines))
         assert len(rows) == len(files[source].splitlines()) - (source == "claims.csv")
@@ -118,7 +118,7 @@ def test_the_results_file_is_the_export_of_the_stored_job(sqlite_url: str, tmp_p
             assert rows[0]["payer"] == "'=cmd|x" and rows[1]["member"] == "M-1"
     else:
         records = [json.loads(line) for line in lines]
-        assert [r["line_no"] for r in records] == list(range(1, 321))
+        assert [r["line_no"] for r in records] == list(range(2, 322))  # the header is line 1
         assert records[1]["extra"]["payer"] == "=SUM(A1)"  # JSON needs no spreadsheet quoting
 
 

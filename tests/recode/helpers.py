@@ -53,8 +53,9 @@ def submit(env: PipelineEnv, path: Path, *extra: str) -> str:
 
 
 def results(job_id: str) -> dict[int, ResultRow]:
+    """A claims_file job's results by row: row n is on line n + 1, after the header."""
     with db.session_scope() as session:
-        return {r.line_no: r for r in session.scalars(
+        return {r.line_no - 1: r for r in session.scalars(
             select(ResultRow).where(ResultRow.job_id == job_id))}
 
 

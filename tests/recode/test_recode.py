@@ -71,7 +71,7 @@ def test_a_new_release_reclassifies_stored_results(pipeline: PipelineEnv, tmp_pa
     assert {k: run.counts[k] for k in ("expanded", "retitled", "deleted", "unchanged",
                                        "newly_resolved")} == {
         "expanded": 1, "retitled": 1, "deleted": 1, "unchanged": 1, "newly_resolved": 0}
-    changes = {int(r["line_no"]): r for r in report_rows(pipeline, run_id)}
+    changes = {int(r["line_no"]) - 1: r for r in report_rows(pipeline, run_id)}  # by row
     assert {n: r["change"] for n, r in changes.items()} == {
         1: "expanded", 2: "retitled", 3: "deleted"}
     assert changes[1]["old_code"] == "G35" and changes[1]["new_status"] == "needs_review"
@@ -95,7 +95,7 @@ def test_a_new_release_reclassifies_stored_results(pipeline: PipelineEnv, tmp_pa
     shown = cli(pipeline, "status", job_id)
     assert f"by method: {json.dumps(live)}" in shown.stdout, shown.stdout
     with db.session_scope() as session:
-        history = {h.line_no: h for h in session.scalars(
+        history = {h.line_no - 1: h for h in session.scalars(  # by row, as results()
             select(ResultHistory).where(ResultHistory.run_id == run_id))}
     assert set(history) == {1, 2, 3}
     assert (history[1].old_code, history[1].old_method, history[1].old_status) == (
@@ -128,7 +128,7 @@ def test_an_override_added_after_a_job_resolves_its_lines(pipeline: PipelineEnv,
     with db.session_scope() as session:
         session.add(Override(term_key=text_key(SECRET_TERM), term=SECRET_TERM, code="E11.9"))
     run_id = _run(pipeline)
-    changes = {int(r["line_no"]): r for r in report_rows(pipeline, run_id)}
+    changes = {int(r["line_no"]) - 1: r for r in report_rows(pipeline, run_id)}  # by row
     assert {n: r["change"] for n, r in changes.items()} == {1: "newly_resolved",
                                                             3: "newly_resolved"}
     assert all(r["new_code"] == "E11.9" and r["new_method"] == "override"
@@ -212,7 +212,7 @@ def test_new_synonyms_recheck_unresolved_lines_only(pipeline: PipelineEnv, tmp_p
     assert run_row(run_id).counts["checked"] == 1  # type: ignore[index]
     changes = report_rows(pipeline, run_id)
     assert [(r["line_no"], r["change"], r["new_code"], r["new_method"]) for r in changes] == [
-        ("1", "newly_resolved", "N18.9", "synonym")]
+        ("2", "newly_resolved", "N18.9", "synonym")]  # row 1, on line 2 after the header
     assert results(job_id)[2].resolved_at == before[2].resolved_at
 
 

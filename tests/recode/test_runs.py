@@ -75,4 +75,5 @@ def test_embedded_recode_runs_in_process(sqlite_url: str, tmp_path: Path) -> Non
     report = run_dxcoder("recode", "report", run_id, database_url=sqlite_url, data_dir=tmp_path)
     lines = report.stdout.splitlines()
     assert lines[0].startswith("job_id,line_no,change,") and len(lines) == 3
-    assert ",1,expanded,resolved,G35,FY2025,code_exact,needs_review,G35.D,FY2026," in lines[1]
+    # Line 2: the first entry, after the header.
+    assert ",2,expanded,resolved,G35,FY2025,code_exact,needs_review,G35.D,FY2026," in lines[1]

@@ -30,7 +30,10 @@ def _read_options(fmt: str | None, term_column: str | None, id_column: str | Non
 
 def reader_options(command: Any) -> Any:
     for option in reversed([
-        click.option("--format", "fmt", type=FORMATS, help="File format (default: detected)."),
+        # --format is the old name, kept so scripts go on working; on `results` it names the
+        # output format, hence a name of its own here.
+        click.option("--input-format", "--format", "fmt", type=FORMATS,
+                     help="Format of FILE (default: detected; --format is an alias)."),
         click.option("--term-column", help="Column holding the diagnosis (default: term, dx, …)."),
         click.option("--id-column", help="Column holding the entry id (default: id)."),
         click.option("--dos-column", help="Column holding the date of service."),
@@ -253,8 +256,8 @@ def status_command(job_id: str, as_json: bool) -> None:
 @click.argument("job_id")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="File to write (default: standard output).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
-              show_default=True)
+@click.option("--output-format", "--format", "fmt", type=click.Choice(["csv", "jsonl"]),
+              default="csv", show_default=True, help="Format to write (--format is an alias).")
 @click.option("--by-claim", is_flag=True, help="One row per claim (X12: CLM01; else the id "
               "column): claim_id, lines, statuses, codes, principal_code, flags.")
 def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool) -> None:

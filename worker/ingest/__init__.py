@@ -1,7 +1,9 @@
 """File readers: turn a CSV, JSONL or X12 837 claims file into a stream of parsed lines.
 
-The rule: N data lines in, N SourceLines out. A bad line is a SourceLine with `error` set, never an
-exception and never a dropped line; only a bad file raises FileRejected, and open_source raises it
+The rule: N data lines in, N SourceLines out, each numbered by the physical line it starts on (X12:
+by diagnosis); a blank line between entries is a line too (an error line), blank lines after the
+last entry are not. A bad line is a SourceLine with `error` set, never an exception and never a
+dropped line; only a bad file raises FileRejected, and open_source raises it
 before anything is yielded (except an I/O failure part-way through a read).
 """
 

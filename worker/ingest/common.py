@@ -30,9 +30,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 class SourceLine(NamedTuple):
     """One data line of a claims file after parsing; a bad line carries `error` instead of raising.
 
-    line_no is the 1-based data-line ordinal (CSV: record after the header; JSONL: non-blank line;
-    X12: diagnosis in file order). error, when set, starts with "line N:" where N is what a person
-    finds in the file (CSV/JSONL: the physical line; X12: the diagnosis ordinal plus the segment).
+    line_no is the one number of the line everywhere (results, error messages): CSV and JSONL the
+    physical line it starts on, 1-based; X12, whose segments need not sit on lines of their own,
+    the diagnosis's ordinal in the file. error, when set, starts with "line N:" with that same N
+    (X12 adds the segment).
 
     A NamedTuple rather than a frozen dataclass: one is made per line, and the dataclass's
     __init__ (a setattr per field) was a fifth of reading a CSV line.
@@ -175,10 +176,11 @@ class Piece(NamedTuple):
     """A physical line, or part of one when it is longer than PIECE_BYTES."""
 
     line_no: int  # physical line number, 1-based
-    text: str  # without the line terminator
+    text: str  # without the line terminator; a NUL in the file is U+FFFD here
     terminator: str  # "\r\n", "\n", "\r", or "" for a split long line and the end of the file
     ends_line: bool
     bad_bytes: bool  # some bytes did not decode in the file's encoding
+    nul: bool = False  # the file has a NUL byte here (replaced in `text`)
 
 
 def _raw_pieces(
@@ -237,12 +239,16 @@ def iter_pieces(
     """Decode a byte stream into physical-line pieces; undecodable bytes are replaced and flagged.
 
     Only `newline` ends a line: U+2028, NEL and form feed are data, unlike str.splitlines().
+    A NUL byte never gets past here: it becomes U+FFFD and its piece is flagged, so its line is
+    an error line that names it, and no raw NUL reaches the database (PostgreSQL text cannot
+    hold one) or a results file.
     """
     nl = newline.decode("ascii")
     decoder = codecs.getincrementaldecoder(codec)()
     line_no = 1
     for raw, ends_line, starts_line in _raw_pieces(stream, newline, piece_bytes):
         if ends_line and starts_line:
+            text = ""
             # Whole lines: decode them together. The decoder holds nothing between whole lines, and
             # the newline byte never occurs inside a character in the codecs read here (UTF-8,
             # cp1252), so this gives what decoding line by line gives.
@@ -251,6 +257,9 @@ def iter_pieces(
             except UnicodeDecodeError:
                 pass  # some line has bad bytes: go line by line below to flag just that one
             else:
+                if "\x00" in text:
+                    text = ""  # go line by line below to flag just the lines with a NUL
+            if text:
                 lines = text.split(nl)
                 last = lines.pop()  # "" after the final newline; else the file's unterminated end
                 crlf = nl == "\n" and "\r" in text
@@ -273,13 +282,20 @@ def iter_pieces(
                 text = part.decode(codec, errors="replace")
                 decoder = codecs.getincrementaldecoder(codec)()
                 bad = True
+            nul = "\x00" in text
+            if nul:
+                text = text.replace("\x00", "\ufffd")
             terminator = ""
             if ends_line and text.endswith(nl):
                 terminator = "\r\n" if nl == "\n" and text.endswith("\r\n") else nl
                 text = text[: -len(terminator)]
-            yield Piece(line_no, text, terminator, ends_line, bad)
+            yield Piece(line_no, text, terminator, ends_line, bad, nul)
             if ends_line:
                 line_no += 1
+
+
+# A line's problem when the file has a NUL byte in it (a corrupt export or a stray binary field).
+NUL_PROBLEM = "has a NUL byte (shown as U+FFFD)"
 
 
 def length_problem(name: str, length: int) -> str | None:
@@ -355,6 +371,11 @@ def parse_date(name: str, value: str) -> tuple[dt.date | None, str | None]:
                 # Only the digits and separators are quoted, which a person needs to find the cell.
                 return None, f"{name} '{text[: match.end(3)]}' is not a real date"
     return None, f"{name} is not a date (use YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY)"
+
+
+def blank_line(line: int) -> SourceLine:
+    """An empty line between entries: an error line, so that every line has a result."""
+    return SourceLine(line_no=line, term="", error=f"line {line}: the line is blank")
 
 
 def line_error(line: int, problems: Sequence[str]) -> str:

@@ -1,10 +1,12 @@
 """The CSV reader: a header row, one diagnosis entry per record, comma, tab or pipe delimited.
 
-Numbering: SourceLine.line_no counts records after the header (1 = first data record), so a quoted
-field with embedded newlines still makes one line. Error messages instead name the physical line
-where the record starts, which is what a person opening the file sees. Empty lines are not records:
-they are skipped and not counted. Fields are matched to the header by position; a record with a
-different number of fields is kept as an error line.
+Numbering: SourceLine.line_no is the physical line where the record starts (the header is line
+1 when nothing precedes it), the number a person opening the file in an editor goes to and the
+one its error message names; a quoted field with embedded newlines still makes one line, so the
+next record's number jumps past it. An empty line is counted and is an error line of its own
+("the line is blank"), except after the last record: editors and exports end files with those.
+Fields are matched to the header by position; a record with a different number of fields is kept
+as an error line.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from worker import contract
 from worker.ingest.common import (
     EXPECTED,
     FIELD_LIMIT,
+    NUL_PROBLEM,
     PIECE_BYTES,
     Encoding,
     FileRejected,
     Piece,
     Source,
     SourceLine,
+    blank_line,
     choose_encoding,
     choose_newline,
     iter_pieces,
@@ -60,6 +64,7 @@ class Record(NamedTuple):
     field_count: int
     bad_bytes: bool
     unclosed: bool  # the file ended inside a quoted field
+    nul: bool = False  # the record has a NUL byte (U+FFFD in its fields)
 
 
 class _RecordBuilder:
@@ -71,6 +76,7 @@ class _RecordBuilder:
         self.lengths: list[int] = []
         self.count = 0
         self.bad = False
+        self.nul = False
         self._parts: list[str] = []
         self._stored = 0
         self._length = 0
@@ -91,12 +97,15 @@ class _RecordBuilder:
 
     def record(self, unclosed: bool = False) -> Record:
         self.save()
-        return Record(self.line, self.fields, self.lengths, self.count, self.bad, unclosed)
+        return Record(self.line, self.fields, self.lengths, self.count, self.bad, unclosed,
+                      self.nul)
 
 
-def iter_records(pieces: Iterable[Piece], delimiter: str) -> Iterator[Record]:
+def iter_records(pieces: Iterable[Piece], delimiter: str, blanks: bool = False
+                 ) -> Iterator[Record]:
     """Split decoded pieces into CSV records, as csv.reader does with its default (non-strict)
     dialect: doubled quotes inside quotes, a quote inside an unquoted field is literal.
+    An empty line is no record; `blanks`: it comes as a Record with no fields (field_count 0).
 
     Written here rather than using csv.reader so that a record knows the physical line it starts on,
     undecodable bytes stay attached to their record, memory stays bounded and no process-wide
@@ -104,18 +113,22 @@ def iter_records(pieces: Iterable[Piece], delimiter: str) -> Iterator[Record]:
     """
     builder: _RecordBuilder | None = None
     state = _FIELD_START
-    for line_no, text, terminator, ends_line, bad_bytes in pieces:
+    for line_no, text, terminator, ends_line, bad_bytes, nul in pieces:
         if builder is None:
             if ends_line and not text:
+                if blanks:
+                    yield Record(line_no, [], [], 0, bad_bytes, False, nul)
                 continue  # an empty line is not a record
             if ends_line and _QUOTE not in text:
                 # Fast path for the common plain line; a piece is at most PIECE_BYTES, so no cut needed.
                 parts = text.split(delimiter)
-                yield Record(line_no, parts, list(map(len, parts)), len(parts), bad_bytes, False)
+                yield Record(line_no, parts, list(map(len, parts)), len(parts), bad_bytes, False,
+                             nul)
                 continue
             builder = _RecordBuilder(line_no)
             state = _FIELD_START
         builder.bad = builder.bad or bad_bytes
+        builder.nul = builder.nul or nul
         state = _scan(text, delimiter, state, builder)
         if not ends_line:
             continue
@@ -174,7 +187,9 @@ class Layout(NamedTuple):
 
 
 def _with_extra(layout: Layout) -> Layout:
-    used = {layout.term, layout.id, layout.system, layout.dos}
+    # The system column passes through as written: the results say which system was declared.
+    # The date of service is a result column of its own (the date as resolved, ISO).
+    used = {layout.term, layout.id, layout.dos}
     return layout._replace(extra=tuple(i for i in range(len(layout.columns)) if i not in used))
 
 
@@ -306,12 +321,22 @@ def open_csv(
     def read() -> Iterator[SourceLine]:
         with open_binary(path) as stream:
             stream.seek(encoding.skip)
-            records = iter_records(iter_pieces(stream, encoding.codec, newline), layout.delimiter)
-            next(records, None)  # the header, already read into the layout
+            records = iter_records(iter_pieces(stream, encoding.codec, newline),
+                                   layout.delimiter, blanks=True)
+            for record in records:  # the header, already read into the layout
+                if record.field_count:
+                    break
             plain_line = _plain_line_reader(layout)
-            for line_no, record in enumerate(records, 1):
-                yield plain_line(line_no, record) or _source_line(line_no, record, layout,
-                                                                  encoding.label)
+            blank: list[int] = []  # blank lines held until a record follows them
+            for record in records:
+                if not record.field_count:
+                    blank.append(record.line)
+                    continue
+                if blank:
+                    yield from map(blank_line, blank)
+                    blank.clear()
+                yield plain_line(record.line, record) or _source_line(record.line, record,
+                                                                      layout, encoding.label)
 
     warnings = [encoding.warning] if encoding.warning else []
     return Source(path, "csv", encoding.label, read, columns=layout.columns,
@@ -333,7 +358,7 @@ def _plain_line_reader(layout: Layout) -> Callable[[int, Record], SourceLine | N
     extra = [(columns[i], i) for i in layout.extra]
 
     def plain_line(line_no: int, record: Record) -> SourceLine | None:
-        if (record.bad_bytes or record.unclosed or record.field_count != width
+        if (record.bad_bytes or record.nul or record.unclosed or record.field_count != width
                 or max(record.lengths) > FIELD_LIMIT):
             return None
         fields = record.fields
@@ -362,6 +387,8 @@ def _source_line(line_no: int, record: Record, layout: Layout, encoding: str) ->
     problems: list[str] = []
     if record.bad_bytes:
         problems.append(f"has bytes that are not valid {encoding.replace('-sig', '').upper()}")
+    if record.nul:
+        problems.append(NUL_PROBLEM)
     if record.unclosed:
         problems.append("a quoted field that starts here is not closed before the end of the file")
     if record.field_count != len(columns):
@@ -391,7 +418,7 @@ def _source_line(line_no: int, record: Record, layout: Layout, encoding: str) ->
         date_of_service, problem = parse_date(columns[layout.dos], field(layout.dos))
         if problem:
             problems.append(problem)
-    used = {layout.term, layout.id, layout.system, layout.dos}
+    used = {layout.term, layout.id, layout.dos}
     extra = {name: field(i) for i, name in enumerate(columns) if i not in used} or None
     return SourceLine(
         line_no=line_no,

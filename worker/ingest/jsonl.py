@@ -1,7 +1,8 @@
 """The JSONL reader: one JSON object per line, with the same keys as the CSV columns.
 
-Numbering: blank lines (empty or only spaces and tabs) are skipped and are not data lines, so
-SourceLine.line_no is the ordinal of the non-blank line; error messages name the physical line.
+Numbering: SourceLine.line_no is the physical line, as its error message says. A blank line
+(empty or only spaces and tabs) is counted and is an error line of its own, except after the
+last object: editors and exports end files with those.
 Keys are matched case-insensitively, with the CSV aliases (term, dx, diagnosis, code, description;
 date_of_service, dos, service_date). Other keys go into `extra`: strings as they are, null as "",
 anything else as its compact JSON text.
@@ -16,9 +17,11 @@ from typing import Any, NamedTuple
 
 from worker import contract
 from worker.ingest.common import (
+    NUL_PROBLEM,
     Piece,
     Source,
     SourceLine,
+    blank_line,
     choose_encoding,
     choose_newline,
     iter_pieces,
@@ -42,19 +45,22 @@ class _Line(NamedTuple):
     text: str
     too_long: bool
     bad_bytes: bool
+    nul: bool
 
 
 def _whole_lines(pieces: Iterable[Piece]) -> Iterator[_Line]:
     parts: list[str] = []
-    size, bad = 0, False
+    size, bad, nul = 0, False, False
     for piece in pieces:
         size += len(piece.text)
         bad = bad or piece.bad_bytes
+        nul = nul or piece.nul
         if size <= LINE_LIMIT:
             parts.append(piece.text)
         if piece.ends_line:
-            yield _Line(piece.line_no, "".join(parts) if size <= LINE_LIMIT else "", size > LINE_LIMIT, bad)
-            parts, size, bad = [], 0, False
+            yield _Line(piece.line_no, "".join(parts) if size <= LINE_LIMIT else "",
+                        size > LINE_LIMIT, bad, nul)
+            parts, size, bad, nul = [], 0, False, False
 
 
 def _kind(value: Any) -> str:
@@ -93,12 +99,15 @@ def open_jsonl(
     def read() -> Iterator[SourceLine]:
         with open_binary(path) as stream:
             stream.seek(encoding.skip)
-            line_no = 0
+            blank: list[int] = []  # blank lines held until an object follows them
             for line in _whole_lines(iter_pieces(stream, encoding.codec, newline)):
-                if not line.too_long and not line.text.strip(_JSON_BLANK):
+                if not line.too_long and not line.text.strip(_JSON_BLANK) and not line.nul:
+                    blank.append(line.line)
                     continue
-                line_no += 1
-                yield _source_line(line_no, line, names, label)
+                if blank:
+                    yield from map(blank_line, blank)
+                    blank.clear()
+                yield _source_line(line.line, line, names, label)
 
     warnings = [encoding.warning] if encoding.warning else []
     return Source(path, "jsonl", encoding.label, read, warnings=warnings)
@@ -122,6 +131,8 @@ def _source_line(line_no: int, line: _Line, names: dict[str, tuple[str, ...]], e
     problems: list[str] = []
     if line.bad_bytes:
         problems.append(f"has bytes that are not valid {encoding}")
+    if line.nul:
+        problems.append(NUL_PROBLEM)
     keys: dict[str, str] = {}
     for key in obj:
         keys.setdefault(key.lower(), key)
@@ -165,7 +176,8 @@ def _source_line(line_no: int, line: _Line, names: dict[str, tuple[str, ...]], e
         if problem:
             problems.append(problem)
 
-    used = {key_of(role) for role in names}
+    # As in a CSV: the system key passes through as written, the date is a result column.
+    used = {key_of(role) for role in names if role != "system"}
     extra: dict[str, str] = {}
     for key, value in obj.items():
         if key in used:

@@ -64,6 +64,8 @@ def iter_segments(path: str, stream: TextIO, separators: Separators) -> Iterator
     number = 0
     while True:
         chunk = stream.read(BLOCK_BYTES)
+        if "\x00" in chunk:  # never stored raw (PostgreSQL text cannot hold it) nor written out
+            chunk = chunk.replace("\x00", "\ufffd")
         buf += chunk
         *segments, buf = (
             buf.split(separators.terminator) if chunk else (*buf.split(separators.terminator), "")

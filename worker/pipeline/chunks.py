@@ -34,7 +34,8 @@ log = logging.getLogger("dxcoder.chunk")
 HOST = socket.gethostname()
 # The job and the time first, then the result's fields (contract.RESULT_FIELDS order).
 RESULT_COLUMNS = ("job_id", "resolved_at", "line_no", "entry_id", "input", "status", "code",
-                  "description", "method", "confidence", "code_set", "alternatives", "message")
+                  "description", "method", "confidence", "code_set", "alternatives", "message",
+                  "date_of_service")
 
 
 @dataclasses.dataclass
@@ -141,6 +142,7 @@ def read_lines(session: Session, c: Claim) -> list[Line]:
 ResultTuple = tuple[Any, ...]
 _STATUS = contract.RESULT_FIELDS.index("status")
 _METHOD = contract.RESULT_FIELDS.index("method")
+_DOS = contract.RESULT_FIELDS.index("date_of_service")
 
 
 def resolve_lines(lines: Sequence[Line], release: str | None
@@ -156,15 +158,17 @@ def resolve_lines(lines: Sequence[Line], release: str | None
     hits_before = resolver.cache_hits
     fields = iter(resolver.resolve_terms(items, release=release) if items else ())
     cache_hits = resolver.cache_hits - hits_before
-    # line[:3] is (line_no, entry_id, term): the result's first three fields.
+    # line[:3] is (line_no, entry_id, term): the result's first three fields; its date of
+    # service is the last.
     results = [_line_result(line, contract.INVALID_INPUT, line.error) if line.error
-               else line[:3] + next(fields) for line in lines]
+               else line[:3] + next(fields) + (line.date_of_service,) for line in lines]
     return results, len(set(items)), cache_hits
 
 
 def _line_result(line: Line, status: str, message: str) -> ResultTuple:
     return tuple(dataclasses.astuple(Result(line.line_no, line.entry_id, line.term, status,
-                                            message=message)))
+                                            message=message,
+                                            date_of_service=line.date_of_service)))
 
 
 def write_results(session: Session, job_id: str, results: Sequence[ResultTuple]) -> int:
@@ -199,7 +203,12 @@ def write_results(session: Session, job_id: str, results: Sequence[ResultTuple])
 def _rows(job_id: str, results: Sequence[ResultTuple], stamp: str) -> list[tuple[Any, ...]]:
     """Rows in RESULT_COLUMNS order: the job, when it was decided, the result's fields."""
     head = (job_id, stamp)
-    return [head + result for result in results]
+    return [head + result[:_DOS] + (iso_date(result[_DOS]),) for result in results]
+
+
+def iso_date(day: dt.date | str | None) -> str | None:
+    """A date of service as ISO text (SQLite and COPY take it so; SQLite gives it back so)."""
+    return day.isoformat() if isinstance(day, dt.date) else day
 
 
 # A result's fields from the input on (input, status, code, .., message) repeat across a job as
@@ -215,13 +224,17 @@ def _copy_text(job_id: str, stamp: str, results: Sequence[ResultTuple]) -> str:
     """The rows of _rows as COPY CSV text, exactly as copy_rows would write them."""
     head = csv_cells((job_id, stamp))
     tails, lines = _COPY_TAILS, []
+    days: dict[Any, str] = {None: ""}  # unquoted empty: NULL
     for result in results:
-        key = result[_FROM_INPUT:]
+        key = result[_FROM_INPUT:_DOS]
         tail = tails.get(key)
         if tail is None:
             tail = remember(tails, key, csv_cells(key), _COPY_TAIL_MEMO)
+        day = days.get(result[_DOS])
+        if day is None:
+            day = days[result[_DOS]] = str(iso_date(result[_DOS]))
         entry_id = result[1].replace('"', '""')
-        lines.append(f'{head},{result[0]},"{entry_id}",{tail}\n')
+        lines.append(f'{head},{result[0]},"{entry_id}",{tail},{day}\n')
     return "".join(lines)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -11,10 +10,10 @@ from typing import IO, Any
 from sqlalchemy import String, case, cast, func, literal, select
 
 from worker import contract, db
+from worker.csvcells import SafeWriter
 from worker.models import InputLine
 from worker.models import Result as ResultRow
 from worker.pipeline.jobs import get_job
-from worker.pipeline.results import spreadsheet_safe
 
 _STREAM_BATCH = 5000
 
@@ -119,13 +118,13 @@ def _claim_record(claim_id: str, lines: list[ClaimLine]) -> dict[str, Any]:
 def write_claim_results(job_id: str, out: IO[str], fmt: str = "csv") -> int:
     """One row per claim (see iter_claims); CSV cells are made safe for spreadsheets."""
     count = 0
-    writer = csv.DictWriter(out, fieldnames=CLAIM_FIELDS, lineterminator="\n")
+    writer = SafeWriter(out)
     if fmt == "csv":
-        writer.writeheader()
+        writer.writerow(CLAIM_FIELDS)
     for record in iter_claims(job_id):
         if fmt == "jsonl":
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
-            writer.writerow({k: spreadsheet_safe(v) for k, v in record.items()})
+            writer.writerow([record[name] for name in CLAIM_FIELDS])
         count += 1
     return count

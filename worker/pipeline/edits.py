@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import csv
 import dataclasses
 import json
 import logging
@@ -37,11 +36,11 @@ from sqlalchemy.orm import Session
 
 from worker import contract, db
 from worker.codesets.notes import CODE_FIRST, EXCLUDES1, USE_ADDITIONAL, CodeRange, Note, flat
+from worker.csvcells import SafeWriter
 from worker.memo import remember
 from worker.models import Code, CodeNote, CodeSetRelease, Job
 from worker.pipeline import claims
 from worker.pipeline.claims import ClaimLine
-from worker.pipeline.results import spreadsheet_safe
 
 log = logging.getLogger(__name__)
 
@@ -306,15 +305,15 @@ def job_edits(job_id: str) -> Iterator[Edit]:
 
 def write_edits(job_id: str, out: IO[str], fmt: str = "csv") -> int:
     """One row per edit: claim_id, edit, codes, severity, message (CSV safe for spreadsheets)."""
-    writer = csv.DictWriter(out, fieldnames=EDIT_FIELDS, lineterminator="\n")
+    writer = SafeWriter(out)
     if fmt == "csv":
-        writer.writeheader()
+        writer.writerow(EDIT_FIELDS)
     count = 0
     for edit in job_edits(job_id):
         if fmt == "jsonl":
             out.write(json.dumps(edit.record(), ensure_ascii=False) + "\n")
         else:
-            writer.writerow({k: spreadsheet_safe(v) for k, v in edit.record().items()})
+            writer.writerow([getattr(edit, name) for name in EDIT_FIELDS])
         count += 1
     return count
 

@@ -67,13 +67,11 @@ _EXTRA_JSON = json.JSONEncoder(ensure_ascii=False)
 _EXTRA_MEMO = 4096
 
 
-def _staged_rows(job_id: str, lines: Iterator[SourceLine], counter: list[int]
-                 ) -> Iterator[tuple[object, ...]]:
+def _staged_rows(job_id: str, lines: Iterator[SourceLine]) -> Iterator[tuple[object, ...]]:
     # Pass-through columns (payer, plan, ...) repeat from line to line: encode each distinct set
     # once. extra maps str to str, so equal items always encode to the same JSON.
     encoded: dict[tuple[tuple[str, str], ...], str] = {}
     for line in lines:
-        counter[0] = line.line_no
         extra = ""
         if line.extra:
             items = tuple(line.extra.items())
@@ -99,21 +97,48 @@ def _new_job(session: Session, path: Path, source: Source, *, name: str, digest:
     return job
 
 
-def _add_chunks(session: Session, job_id: str, first_line: int, last_line: int, chunk_size: int
+class _Spans:
+    """Cuts staged rows into chunks of `chunk_size` lines as they stream past, remembering each
+    chunk's first and last line number. Counted by lines, not by numbers: line numbers are the
+    file's physical lines, so they jump past a quoted field's line breaks."""
+
+    def __init__(self, chunk_size: int) -> None:
+        self.chunk_size = chunk_size
+        self.lines = 0
+        self.spans: list[list[int]] = []  # [first line, last line] of each chunk so far
+
+    def track(self, rows: Iterator[tuple[object, ...]]) -> Iterator[tuple[object, ...]]:
+        size = self.chunk_size
+        for row in rows:
+            line_no = int(row[1])  # type: ignore[call-overload]
+            if self.lines % size == 0:
+                self.spans.append([line_no, line_no])  # not held in a local: take() replaces it
+            else:
+                self.spans[-1][1] = line_no
+            self.lines += 1
+            yield row
+
+    def take(self) -> list[list[int]]:
+        """The chunks since the last take (the last one may be short only at the end)."""
+        spans, self.spans = self.spans, []
+        return spans
+
+
+def _add_chunks(session: Session, job_id: str, spans: Sequence[Sequence[int]], first_chunk: int
                 ) -> list[tuple[int, int, int]]:
-    """Chunk rows covering lines first_line..last_line (first_line starts a chunk); returns
+    """Chunk rows for the (first line, last line) spans, numbered from first_chunk; returns
     (chunk id, first line, last line) of each, in order."""
     rows = [
-        {"job_id": job_id, "chunk_no": (first - 1) // chunk_size + 1, "first_line": first,
-         "last_line": min(first + chunk_size - 1, last_line), "status": "queued"}
-        for first in range(first_line, last_line + 1, chunk_size)
+        {"job_id": job_id, "chunk_no": first_chunk + i, "first_line": first, "last_line": last,
+         "status": "queued"}
+        for i, (first, last) in enumerate(spans)
     ]
     if not rows:
         return []
     session.execute(insert(Chunk), rows)
     return [tuple(row) for row in session.execute(  # type: ignore[misc]
         select(Chunk.id, Chunk.first_line, Chunk.last_line)
-        .where(Chunk.job_id == job_id, Chunk.first_line >= first_line)
+        .where(Chunk.job_id == job_id, Chunk.chunk_no >= first_chunk)
         .order_by(Chunk.chunk_no))]
 
 
@@ -121,10 +146,11 @@ def stage(session: Session, path: Path, source: Source, *, name: str, digest: st
           release: str | None, chunk_size: int) -> tuple[Job, list[int]]:
     """Write job, staged lines and chunks inside `session`'s transaction; return job and chunk ids."""
     job = _new_job(session, path, source, name=name, digest=digest, release=release)
-    counter = [0]
-    copy_rows(session, "input_line", _LINE_COLUMNS, _staged_rows(job.id, iter(source), counter))
-    total = counter[0]
-    rows = _add_chunks(session, job.id, 1, total, chunk_size)
+    spans = _Spans(chunk_size)
+    copy_rows(session, "input_line", _LINE_COLUMNS,
+              spans.track(_staged_rows(job.id, iter(source))))
+    total = spans.lines
+    rows = _add_chunks(session, job.id, spans.take(), 1)
     job.total_lines, job.chunk_count = total, len(rows)
     job.status = "queued" if rows else "done"
     if not rows:
@@ -174,8 +200,8 @@ class BatchStaging:
         soon as it is committed; at the end fix the job's counts and set `submitted`."""
         chunk_size = self.chunk_size or get_settings().chunk_size
         job_id = self.create_job()
-        counter = [0]
-        rows = _staged_rows(job_id, iter(self.source), counter)
+        tracked = _Spans(chunk_size)
+        rows = tracked.track(_staged_rows(job_id, iter(self.source)))
         staged = chunk_count = 0
         while True:
             # Read the batch before the transaction: on SQLite a write transaction locks out
@@ -183,10 +209,10 @@ class BatchStaging:
             batch = list(itertools.islice(rows, chunk_size * self.batch_chunks))
             with db.session_scope() as session:
                 copy_rows(session, "input_line", _LINE_COLUMNS, batch)
-                spans = _add_chunks(session, job_id, staged + 1, counter[0], chunk_size)
+                spans = _add_chunks(session, job_id, tracked.take(), chunk_count + 1)
             if not spans:
                 break
-            staged, chunk_count = counter[0], chunk_count + len(spans)
+            staged, chunk_count = tracked.lines, chunk_count + len(spans)
             yield spans
         with db.session_scope() as session:
             started = session.scalar(select(func.min(Chunk.id)).where(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
+import datetime as dt
 import functools
-import io
 import json
 import math
 import operator
@@ -16,13 +15,12 @@ from typing import IO, Any
 from sqlalchemy import Integer, bindparam, func, select
 
 from worker import contract, db
+from worker.csvcells import cells_text, safe_cells, safe_row
 from worker.memo import remember
 from worker.models import InputLine
 from worker.models import Result as ResultRow
 from worker.pipeline.jobs import get_job
 
-# A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _STREAM_BATCH = 5000
 # Claims files repeat a few pass-through values (payer, plan, ...): each distinct `extra` text is
 # parsed once per export. Bounded, so a file whose extras are all different costs no memory.
@@ -31,8 +29,10 @@ _EXTRA_CACHE = 4096
 # The result's columns in contract.RESULT_FIELDS order, then the line's pass-through JSON.
 _RESULT_COLUMNS = (ResultRow.line_no, ResultRow.entry_id, ResultRow.input, ResultRow.status,
                    ResultRow.code, ResultRow.description, ResultRow.method, ResultRow.confidence,
-                   ResultRow.code_set, ResultRow.alternatives, ResultRow.message)
+                   ResultRow.code_set, ResultRow.alternatives, ResultRow.message,
+                   ResultRow.date_of_service)
 _CONFIDENCE = contract.RESULT_FIELDS.index("confidence")
+_DOS = contract.RESULT_FIELDS.index("date_of_service")  # where the reusable tail ends
 _INPUT = contract.RESULT_FIELDS.index("input")  # where a CSV line's reusable tail starts
 _EXTRA = len(_RESULT_COLUMNS)
 # Distinct CSV tails (the cells from the input on, see ResultFormat.render) remembered per format:
@@ -50,6 +50,16 @@ def _confidence(value: Any) -> float:
     return round(float(value), 4) + 0.0  # float(): an in-memory result's 1 is 1.0
 
 
+def _iso_date(value: Any) -> str | None:
+    """A date of service as ISO text, however it arrives: a date (PostgreSQL, or a result just
+    resolved in memory), the ISO text SQLite stores, or None."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _date_json(value: Any) -> str:
+    return "null" if value is None else f'"{_iso_date(value)}"'
+
+
 def _confidence_json(value: float) -> str:
     value = _confidence(value)
     # repr is how json writes a finite float; NaN and infinities it spells its own way.
@@ -63,30 +73,11 @@ _JSONL_LINE = "{" + ", ".join(f"{json.dumps(name)}: %s" for name in contract.RES
 # string escaping, the integer line number as repr, the rounded confidence as above.
 _CELL_JSON: tuple[Callable[[Any], str], ...] = tuple(
     _confidence_json if i == _CONFIDENCE
+    else _date_json if i == _DOS
     else encode_basestring if column.type.python_type is str else repr
     for i, column in enumerate(_RESULT_COLUMNS))
 # operator.call(write, value) is write(value), without a Python frame per cell.
 _write_cell: Callable[[Callable[[Any], str], Any], str] = operator.call
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def _safe_cells(cells: Sequence[Any]) -> list[Any]:
-    """spreadsheet_safe of every cell, inlined: it runs for each cell of a million-line export."""
-    return ["'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
-            for cell in cells]
-
-
-def _csv_cells(cells: Sequence[Any]) -> str:
-    """The cells as the csv module writes them inside a longer row (joined by commas, no line
-    end): the row is written with one more, empty, cell whose comma and the newline are cut."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([*cells, ""])
-    return buffer.getvalue()[:-2]
 
 
 def _result_pages(job_id: str, spans: Iterable[tuple[int, int]] | None = None
@@ -133,6 +124,7 @@ def iter_results(job_id: str) -> Iterator[dict[str, Any]]:
         for row in page:
             record = dict(zip(contract.RESULT_FIELDS, row[:_EXTRA], strict=True))
             record["confidence"] = _confidence(record["confidence"])
+            record["date_of_service"] = _iso_date(record["date_of_service"])
             if row[_EXTRA]:
                 record["extra"] = dict(parse_extra(row[_EXTRA]))  # a copy the caller may change
             yield record
@@ -161,7 +153,7 @@ class ResultFormat:
             if not names:
                 return ""
             extra = json.loads(text) if text else {}
-            return "," + _csv_cells(_safe_cells([extra.get(name, "") for name in names]))
+            return "," + cells_text(safe_cells([extra.get(name, "") for name in names]))
 
         @functools.lru_cache(maxsize=_EXTRA_CACHE)
         def extra_json(text: str) -> str:
@@ -169,12 +161,13 @@ class ResultFormat:
 
         self._extra_csv = extra_csv
         self._tails: dict[tuple[Any, ...], str] = {}
+        self._days: dict[Any, str] = {}
         self._cell_json: tuple[Callable[[Any], str], ...] = (*_CELL_JSON, extra_json)
 
     def header(self) -> str:
         if self.fmt == "jsonl":
             return ""
-        return _csv_cells([*contract.RESULT_FIELDS, *self.names]) + "\n"
+        return safe_row([*contract.RESULT_FIELDS, *self.names])
 
     def render(self, rows: Sequence[tuple[Any, ...]]) -> str:
         if self.fmt == "jsonl":
@@ -188,22 +181,26 @@ class ResultFormat:
         # written by the csv module once and then reused (writing every cell of every line
         # through the csv module was four fifths of the time); the pass-through cells likewise.
         tails, extra_csv, plain = self._tails, self._extra_csv, _PLAIN_CELL.fullmatch
+        days = self._days
         lines = []
         for row in rows:
-            key = row[_INPUT:_EXTRA]
+            key = row[_INPUT:_DOS]
             tail = tails.get(key)
             if tail is None:
                 tail = self._tail(key)
             entry_id = row[1]
             if not (entry_id.__class__ is str and plain(entry_id)):
-                entry_id = _csv_cells(_safe_cells([entry_id]))
-            lines.append(f"{row[0]},{entry_id},{tail}{extra_csv(row[_EXTRA])}\n")
+                entry_id = cells_text(safe_cells([entry_id]))
+            day = days.get(row[_DOS])
+            if day is None:  # an ISO date needs no quoting and is no formula
+                day = days[row[_DOS]] = _iso_date(row[_DOS]) or ""
+            lines.append(f"{row[0]},{entry_id},{tail},{day}{extra_csv(row[_EXTRA])}\n")
         return "".join(lines)
 
     def _tail(self, key: tuple[Any, ...]) -> str:
-        cells = _safe_cells(key)
+        cells = safe_cells(key)
         cells[_CONFIDENCE - _INPUT] = _confidence(cells[_CONFIDENCE - _INPUT])
-        return remember(self._tails, key, _csv_cells(cells), _TAIL_CACHE)
+        return remember(self._tails, key, cells_text(cells), _TAIL_CACHE)
 
     def render_span(self, job_id: str, first: int, last: int) -> str:
         """Lines first..last of the job as stored."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from typing import TextIO
 
 from sqlalchemy import select
 
 from worker import db
+from worker.csvcells import SafeWriter
 from worker.models import ResultHistory
 
 COLUMNS = ("job_id", "line_no", "change", "old_status", "old_code", "old_code_set",
@@ -20,7 +20,7 @@ def write_report(run_id: str, out: TextIO, batch: int = 5000) -> int:
 
     Codes, releases and methods only: the diagnosis text stays in the results.
     """
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeWriter(out)
     writer.writerow(COLUMNS)
     columns = [getattr(ResultHistory, name) for name in COLUMNS]
     count = 0

@@ -126,7 +126,7 @@ class Resolver:
         uses the release in force on its date of service (no date: the newest)."""
         fields = self.resolve_terms([(e.term, e.system, e.date_of_service) for e in entries],
                                     release=release)
-        return [Result(e.line_no, e.id, e.term, *found)
+        return [Result(*(e.line_no, e.id, e.term, *found, e.date_of_service))
                 for e, found in zip(entries, fields, strict=True)]
 
     def resolve_terms(self, items: Sequence[tuple[Any, Any, Any]], *, release: str | None = None

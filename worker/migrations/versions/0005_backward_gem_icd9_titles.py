@@ -6,7 +6,7 @@ codes in messages and resolve legacy titles typed as text. code_note holds the t
 Excludes1, Code first and Use additional code notes, their references read into code ranges.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-04 19:50:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
