@@ -291,6 +291,11 @@ def test_9_postgres_refusing_new_connections(throwaway_pg: ThrowawayPostgres, fa
     use_database(url, tmp_path, broker_url=TEST_BROKER, queue=queue, chunk_size=CHUNK)
     job = producer.submit(fault_file, enqueue=None, force=True)
     ids = [c.id for c in _chunks(job.job_id)]
+    # A producer knows its database's identity from staging, before it sends (the messages
+    # below are sent while the server is full).
+    from worker.identity import database_identity
+
+    database_identity()
     db.dispose()
     worker = Worker(dxcoder_env(url, tmp_path, TEST_BROKER, queue, chunk_size=CHUNK, **FAST),
                     tmp_path / "worker.log").start()

@@ -19,6 +19,7 @@ from worker import db
 from worker.csvcells import FORMULA_START
 from worker.models import InputLine, Job, RecodeRun, ResultHistory
 from worker.models import Result as ResultRow
+from worker.pipeline import claims as claims_module
 from worker.pipeline import results
 from worker.recode.report import write_report
 
@@ -63,7 +64,7 @@ def test_results_and_claims_csv_quote_cr_and_guard_every_cell(any_db_url: str) -
     assert rows[1][results.contract.RESULT_FIELDS.index("message")] == "line 2: has\ra break"
 
     out = io.StringIO()
-    assert results.write_claim_results("crjob0001", out, "csv") == 3
+    assert claims_module.write_claim_results("crjob0001", out, "csv") == 3
     claims = _read_back(out.getvalue())
     assert len(claims) == 1 + 3
     assert [row[0] for row in claims[1:]] == ["C1\r=cmd|x", "C2", "C3"]
