@@ -57,7 +57,7 @@ def test_a_new_release_reclassifies_stored_results(pipeline: PipelineEnv, tmp_pa
         "expanded": 1, "retitled": 1, "deleted": 1, "unchanged": 1}
     assert {(r.code, r.code_set) for r in results(job_id).values()} == {
         (r.code, r.code_set) for r in before.values()}
-    preview = {int(r["line_no"]): r for r in report_rows(pipeline, dry)}
+    preview = {int(r["line_no"]) - 1: r for r in report_rows(pipeline, dry)}  # by row
     assert {n: r["change"] for n, r in preview.items()} == {
         1: "expanded", 2: "retitled", 3: "deleted"}
     assert preview[1]["old_code"] == "G35" and preview[1]["new_status"] == "needs_review"
