@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
-import itertools
 import logging
 import threading
 import time
@@ -34,7 +33,7 @@ from worker.contract import (
 )
 from worker.errors import NoReleaseError
 from worker.memo import remember
-from worker.resolver import cache, clinical, codes, gems, loading
+from worker.resolver import cache, clinical, codes, gems, loading, overrides
 from worker.resolver import outcome as out
 from worker.resolver.gems import Icd9Data
 from worker.resolver.hierarchy import CodeTable, remember_core_words
@@ -377,7 +376,7 @@ class Resolver:
         key = text_key(term)
         override = self._overrides.get(key)
         if override is not None:
-            return self._override(override, table)
+            return overrides.resolve_override(override, table)
         compact = code_candidate(term) if system != SYSTEM_TEXT else None
         unknown_code = None
         if compact is not None:
@@ -397,8 +396,8 @@ class Resolver:
                 found = codes.resolve_icd10(term, flat, table, others)
                 if found is not None:
                     if legacy is not None and icd9 is not None and icd9 in legacy.gem \
-                            and system == SYSTEM_AUTO and _completed(flat, found):
-                        return _either_reading(icd9, found, legacy, table)
+                            and system == SYSTEM_AUTO and gems.completed_by_padding(flat, found):
+                        return gems.either_reading(icd9, found, legacy, table)
                     return found
                 unknown_code = dotted(flat)
             if legacy is not None and icd9 is not None and (flat is None or icd9 in legacy.gem):
@@ -439,56 +438,6 @@ class Resolver:
         if not codes9 or (note != _NOTE_PRE_ICD10 and matcher.exact(key) is not None):
             return None
         return gems.resolve_icd9_title(codes9, self._legacy(), table)
-
-    def _override(self, code: str, table: CodeTable) -> Outcome:
-        if "+" in code:
-            return _override_parts(code.split("+"), table)
-        if code in table.billable:
-            return out.resolved(code, table.title(code), out.OVERRIDE, out.CONFIDENCE_EXACT,
-                                "approved override")
-        successors = table.successors(code)
-        if not successors:
-            return out.no_match(f"the approved override {code} is no code of {table.label}",
-                                out.OVERRIDE)
-        return out.review([(c, table.title(c)) for c in successors], out.OVERRIDE,
-                          f"the approved override {code} is not a billable code of {table.label}: "
-                          "choose one of its successors")
-
-
-def _override_parts(codes: Sequence[str], table: CodeTable) -> Outcome:
-    """An approved mapping to several codes: all of them, `+`-joined in order, where each is
-    billable in the release in force; otherwise a choice with each part's successors."""
-    successors = [[c] if c in table.billable else table.successors(c) for c in codes]
-    if all(len(found) == 1 and found[0] == c for found, c in zip(successors, codes, strict=True)):
-        return out.resolved("+".join(codes), "; ".join(table.title(c) for c in codes),
-                            out.OVERRIDE, out.CONFIDENCE_EXACT, "approved override")
-    gone = [c for found, c in zip(successors, codes, strict=True) if not found]
-    if gone:
-        return out.no_match(f"the approved override {'+'.join(codes)} names {', '.join(gone)}, "
-                            f"no code of {table.label}", out.OVERRIDE)
-    options = ["+".join(combo) for combo in itertools.islice(itertools.product(*successors), 5)]
-    return out.review([(o, "; ".join(table.title(c) for c in o.split("+"))) for o in options],
-                      out.OVERRIDE, f"the approved override {'+'.join(codes)} names codes that are "
-                      f"not billable in {table.label}: choose from their successors")
-
-
-def _completed(flat: str, found: Outcome) -> bool:
-    """True when the ICD-10-CM reading needed placeholder X or a 7th character added."""
-    return len(flat) < 7 and found.method in (out.CODE_HEADER, out.CODE_NORMALIZED) and \
-        len(found.code.replace(".", "")) == 7
-
-
-def _either_reading(icd9: str, as_icd10: Outcome, legacy: Icd9Data, table: CodeTable) -> Outcome:
-    """V70.0: routine examination in ICD-9-CM, a bus accident in ICD-10-CM once a 7th character
-    is added. Nothing in the entry says which; the ICD-9-CM reading, the code as typed, first."""
-    as_icd9 = gems.resolve_icd9(icd9, legacy, table)
-    choices = gems.reading_choices(as_icd9, table)
-    choices += [c for c in gems.reading_choices(as_icd10, table) if c not in choices]
-    return out.review(
-        choices, out.ICD9_GEM,
-        f"{icd9} is ICD-9-CM {legacy.name(icd9)}, and ICD-10-CM {as_icd10.code} only with "
-        "placeholders or a 7th character added: choose the reading (a system column of icd9cm "
-        "or icd10cm, or a date of service before 2015-10-01, decides it)")
 
 
 def _as_fields(found: Outcome, label: str) -> tuple[Any, ...]:

@@ -209,3 +209,22 @@ def reading_choices(outcome: Outcome, table: CodeTable) -> list[tuple[str, str]]
     else:
         codes = [outcome.code] if outcome.code else []
     return [(code, "; ".join(table.title(c) for c in code.split("+"))) for code in codes]
+
+
+def completed_by_padding(flat: str, found: Outcome) -> bool:
+    """True when the ICD-10-CM reading needed placeholder X or a 7th character added."""
+    return len(flat) < 7 and found.method in (out.CODE_HEADER, out.CODE_NORMALIZED) and \
+        len(found.code.replace(".", "")) == 7
+
+
+def either_reading(icd9: str, as_icd10: Outcome, legacy: Icd9Data, table: CodeTable) -> Outcome:
+    """V70.0: routine examination in ICD-9-CM, a bus accident in ICD-10-CM once a 7th character
+    is added. Nothing in the entry says which; the ICD-9-CM reading, the code as typed, first."""
+    as_icd9 = resolve_icd9(icd9, legacy, table)
+    choices = reading_choices(as_icd9, table)
+    choices += [c for c in reading_choices(as_icd10, table) if c not in choices]
+    return out.review(
+        choices, out.ICD9_GEM,
+        f"{icd9} is ICD-9-CM {legacy.name(icd9)}, and ICD-10-CM {as_icd10.code} only with "
+        "placeholders or a 7th character added: choose the reading (a system column of icd9cm "
+        "or icd10cm, or a date of service before 2015-10-01, decides it)")
