@@ -54,17 +54,21 @@ def _read_identity(url: str) -> str:
         path = url.split("///", 1)[-1]
         resolved = os.path.realpath(path) if path and path != ":memory:" else url
         return "sqlite-" + hashlib.sha256(resolved.encode()).hexdigest()[:16]
-    with db.get_engine().connect() as connection:
-        oid, name = connection.execute(text(
+    # Through the guarded session, as every other read: a database that refuses connections
+    # opens the breaker, so the task waits out its reset timeout instead of spending its
+    # retries in seconds (fault 9: a full server).
+    with db.session_scope() as session:
+        oid, name = session.execute(text(
             "SELECT oid, datname FROM pg_database WHERE datname = current_database()")).one()
-        try:
-            system_id = connection.execute(
+    try:
+        with db.session_scope() as session:
+            system_id = session.execute(
                 text("SELECT system_identifier FROM pg_control_system()")).scalar_one()
-        except sqlalchemy.exc.DBAPIError:
-            # A service that revokes pg_control_system (PUBLIC may run it by default): the
-            # database's name and oid still tell apart the databases of one server.
-            log.warning("database.identity_without_system_identifier")
-            return f"pg-{name}-{oid}"
+    except sqlalchemy.exc.ProgrammingError:
+        # A service that revokes pg_control_system (PUBLIC may run it by default): the
+        # database's name and oid still tell apart the databases of one server.
+        log.warning("database.identity_without_system_identifier")
+        return f"pg-{name}-{oid}"
     return f"pg-{system_id}-{oid}"
 
 
