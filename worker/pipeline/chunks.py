@@ -374,7 +374,12 @@ def _check_claims(report: ChunkReport) -> None:
     results are committed (claims span chunks), and counts them in its metrics record."""
     if not report.job_finished or report.job_id is None or not get_settings().claim_edits:
         return
-    report.edits = edits.record_job_edits(report.job_id)
+    try:
+        report.edits = edits.record_job_edits(report.job_id)
+    except Exception as exc:  # advisory: the job's results stand; `dxcoder edits` checks again
+        log.error("job.edits_failed", extra={"job_id": report.job_id,
+                                             "error": type(exc).__name__})
+        return
     with db.session_scope() as session:
         session.execute(update(TaskMetric).where(
             TaskMetric.task_id == report.task_id, TaskMetric.job_id == report.job_id,

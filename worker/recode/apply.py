@@ -252,7 +252,11 @@ def process_chunk(chunk_id: int, *, task_id: str = "") -> RecodeReport:
             report.checked = sum(counts.values())
             report.run_finished = count_done(session, c.run_id)
     if report.run_finished and not c.dry_run and settings.claim_edits:
-        report.edits = recheck_claims(c.run_id)
+        try:
+            report.edits = recheck_claims(c.run_id)
+        except Exception as exc:  # advisory: the run's changes stand; `dxcoder edits` re-checks
+            log.error("recode.edits_failed", extra={"run_id": c.run_id,
+                                                    "error": type(exc).__name__})
     report.total_ms = _ms(started)
     log.info("recode.chunk", extra=report.record())
     return report
