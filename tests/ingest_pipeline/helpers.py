@@ -56,3 +56,12 @@ def staged_line_count() -> int:
 
 def csv_rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def submitted_export(env: PipelineEnv, source: Path, out: Path) -> bytes:
+    """Submit SOURCE to the running workers, wait, export its results to OUT: the bytes."""
+    submitted = cli(env, "submit", str(source), "--wait")
+    assert submitted.returncode == 0, submitted.stderr
+    exported = cli(env, "results", submitted.stdout.strip().splitlines()[-1], "-o", str(out))
+    assert exported.returncode == 0, exported.stderr
+    return out.read_bytes()

@@ -17,7 +17,7 @@ import pytest
 
 from tests.clitools import run_dxcoder
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import cli
+from tests.ingest_pipeline.helpers import submitted_export
 from worker.ingest import FileRejected, open_source
 
 _CSV = (b"id,term,payer\n"
@@ -78,13 +78,8 @@ def test_run_and_submit_resolve_the_rest_and_write_no_nul(
     assert jsonl.returncode == 0, jsonl.stderr
 
     pipeline.start_worker()
-    submitted = cli(pipeline, "submit", str(source), "--wait")
-    assert submitted.returncode == 0, submitted.stderr
-    distributed = tmp_path / "distributed.csv"
-    exported = cli(pipeline, "results", submitted.stdout.strip().splitlines()[-1], "-o",
-                   str(distributed))
-    assert exported.returncode == 0, exported.stderr
-    assert distributed.read_bytes() == embedded.read_bytes()
+    assert submitted_export(pipeline, source, tmp_path / "distributed.csv") == \
+        embedded.read_bytes()
 
     assert b"\x00" not in embedded.read_bytes() and "\x00" not in jsonl.stdout
     rows = list(csv.DictReader(io.StringIO(embedded.read_text(encoding="utf-8"))))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.clitools import run_dxcoder
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import cli
+from tests.ingest_pipeline.helpers import submitted_export
 from worker import db
 from worker.csvcells import FORMULA_START
 from worker.models import InputLine, Job, RecodeRun, ResultHistory
@@ -110,13 +110,8 @@ def test_run_and_submit_write_the_same_safe_rows_for_cells_with_cr(
     assert embedded.read_bytes() == export.read_bytes()
 
     pipeline.start_worker()
-    submitted = cli(pipeline, "submit", str(source), "--wait")
-    assert submitted.returncode == 0, submitted.stderr
-    distributed = tmp_path / "distributed.csv"
-    exported = cli(pipeline, "results", submitted.stdout.strip().splitlines()[-1], "-o",
-                   str(distributed))
-    assert exported.returncode == 0, exported.stderr
-    assert distributed.read_bytes() == embedded.read_bytes()
+    assert submitted_export(pipeline, source, tmp_path / "distributed.csv") == \
+        embedded.read_bytes()
 
     rows = _read_back(embedded.read_bytes().decode("utf-8"))
     assert len(rows) == 1 + 3
