@@ -209,6 +209,9 @@ class Chunk(Base):
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # What the chunk found checking its inner claims (worker.pipeline.chunk_edits); NULL: the
+    # job's claims are checked whole when it finishes.
+    claim_edits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class InputLine(Base):

@@ -8,13 +8,14 @@ import io
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from tests.clitools import run_dxcoder
 from tests.conftest import PipelineEnv
 from tests.ingest_pipeline.helpers import cli
 from worker import db
-from worker.models import Job, TaskMetric
+from worker.models import Chunk, Job, TaskMetric
 
 DOS = "2026-01-10"
 CLAIMS = {
@@ -156,3 +157,75 @@ def _edits_of(job_id: str) -> dict[str, int]:
         job = session.get(Job, job_id)
         assert job is not None and job.summary is not None
         return dict(job.summary["edits"])
+
+
+COUNTS = {"excludes1": 1, "code_first": 2, "use_additional": 1, "duplicate": 1, "not_coded": 1,
+          "error": 3, "warning": 3}
+
+
+def _layout_csv(path: Path, scattered: bool) -> Path:
+    """CLAIMS, each claim's lines together, or dealt out round-robin over the file."""
+    rows = [(claim_id, code) for claim_id, codes in CLAIMS.items() for code in codes]
+    if scattered:
+        rows = sorted(rows, key=lambda row: [r for r in rows if r[0] == row[0]].index(row))
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["claim_id", "term", "date_of_service"])
+        writer.writerows((claim_id, code, DOS) for claim_id, code in rows)
+    return path
+
+
+def test_claims_across_chunk_boundaries_count_once(pipeline: PipelineEnv, tmp_path: Path) -> None:
+    # Two-line chunks: EXCL, MANIF and DUP cross chunk boundaries. Each chunk checks its inner
+    # claims, the finishing task the ones across boundaries; the counts are the whole job's.
+    pipeline.start_worker()
+    done = cli(pipeline, "submit", str(_layout_csv(tmp_path / "claims.csv", False)), "--wait",
+               chunk_size=2)
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip().splitlines()[-1]
+    assert _edits_of(job_id) == COUNTS
+    with db.session_scope() as session:
+        checked = session.scalars(select(Chunk.claim_edits).where(Chunk.job_id == job_id)).all()
+    assert len(checked) == 7 and all(checked)  # every chunk checked its own claims
+    assert _edits(cli(pipeline, "edits", job_id).stdout) == EXPECTED
+
+
+@pytest.mark.parametrize("scattered", [False, True], ids=["together", "scattered"])
+def test_embedded_claim_edit_counts_whatever_the_layout(sqlite_url: str, tmp_path: Path,
+                                                        scattered: bool) -> None:
+    # Scattered claims cannot be summed from the chunks: the job is checked whole instead.
+    source = _layout_csv(tmp_path / "claims.csv", scattered)
+    done = run_dxcoder("run", str(source), "-o", str(tmp_path / "out.csv"), "--quiet",
+                       database_url=sqlite_url, data_dir=tmp_path,
+                       env={"DXCODER_RUN_CHUNK_SIZE": "2"})
+    assert done.returncode in (0, 1), done.stderr
+    engine = sa.create_engine(sqlite_url)
+    with engine.connect() as connection:
+        summary = connection.execute(select(Job.summary)).scalar_one()
+        chunks = connection.execute(select(Chunk.claim_edits)).scalars().all()
+    engine.dispose()
+    assert summary["edits"] == COUNTS
+    assert len(chunks) == 7
+    assert all(chunks) if not scattered else not any(chunks)
+
+
+def test_claim_cells_are_read_from_staged_json_as_json_would_read_them() -> None:
+    # The chunks read `claim_id` and `principal` out of each line's staged pass-through JSON
+    # without parsing all of it; quotes, backslashes and look-alike keys must not fool that.
+    import json
+    import random
+
+    from worker.pipeline.chunk_edits import _decode
+    from worker.pipeline.producer import _EXTRA_JSON
+
+    rng = random.Random(7)
+    alphabet = 'ab"\\, :{}é\n'
+    for _ in range(5000):
+        names = rng.sample(["claim_id", "principal", "payer", "x claim_id", 'q"principal'],
+                           rng.randint(0, 4))
+        extra = {name: "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+                 for name in names}
+        staged = _EXTRA_JSON.encode(extra)
+        wanted = {k: v for k, v in json.loads(staged).items() if k in ("claim_id", "principal")}
+        got = {k: v for k, v in _decode(staged).items() if k in ("claim_id", "principal")}
+        assert got == wanted, staged

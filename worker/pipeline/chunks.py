@@ -27,7 +27,7 @@ from worker.contract import Result
 from worker.memo import remember
 from worker.models import Chunk, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
-from worker.pipeline import edits
+from worker.pipeline import chunk_edits
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.chunk")
@@ -238,13 +238,16 @@ def _copy_text(job_id: str, stamp: str, results: Sequence[ResultTuple]) -> str:
     return "".join(lines)
 
 
-def mark_finished(session: Session, c: Claim, status: str, error: str = "") -> bool:
+def mark_finished(session: Session, c: Claim, status: str, error: str = "",
+                  claim_edits: dict[str, Any] | None = None) -> bool:
     """Mark the chunk finished, first thing in the transaction that writes its results: the
     row's lock lets one delivery through. A concurrent delivery waits here, then finds the chunk
-    finished (or deleted with a discarded job) and must write nothing; returns False then."""
+    finished (or deleted with a discarded job) and must write nothing; returns False then.
+    `claim_edits`: what the chunk found checking its own claims (worker.pipeline.chunk_edits)."""
     marked = session.execute(
         update(Chunk).where(Chunk.id == c.chunk_id, Chunk.status.in_(("queued", "running")))
-        .values(status=status, finished_at=utcnow(), lease_until=None, last_error=error[:500]))
+        .values(status=status, finished_at=utcnow(), lease_until=None, last_error=error[:500],
+                claim_edits=claim_edits))
     return bool(marked.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -330,10 +333,14 @@ def process_chunk_results(chunk_id: int, *, task_id: str = "",
     t_resolve = time.perf_counter()
     results, report.distinct_terms, report.cache_hits = resolve_lines(lines, c.release)
     report.resolve_ms = _ms(t_resolve)
+    # Checked while the results are in memory, stored with them: the task that finishes the
+    # job then checks only the claims across chunk boundaries.
+    inner_edits = (chunk_edits.check_chunk(c.job_id, c.first_line, c.last_line, lines, results)
+                   if settings.claim_edits else None)
 
     t_write = time.perf_counter()
     with db.session_scope() as session:
-        if mark_finished(session, c, "done"):
+        if mark_finished(session, c, "done", claim_edits=inner_edits):
             report.lines = write_results(session, c.job_id, results)
             report.job_finished = count_on_job(session, c)
         report.outcome = "done"
@@ -370,21 +377,32 @@ def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> Chunk
 
 
 def _check_claims(report: ChunkReport) -> None:
-    """The task that finished its job runs the claim edits over the whole job, once its
-    results are committed (claims span chunks), and counts them in its metrics record."""
-    if not report.job_finished or report.job_id is None or not get_settings().claim_edits:
+    """The task that finished its job counts the job's claim edits, once its results are
+    committed (claims span chunks), and counts them in its metrics record."""
+    if not report.job_finished or report.job_id is None:
         return
-    try:
-        report.edits = edits.record_job_edits(report.job_id)
-    except Exception as exc:  # advisory: the job's results stand; `dxcoder edits` checks again
-        log.error("job.edits_failed", extra={"job_id": report.job_id,
-                                             "error": type(exc).__name__})
+    found = count_claim_edits(report.job_id)
+    if found is None:
         return
+    report.edits = found
     with db.session_scope() as session:
         session.execute(update(TaskMetric).where(
             TaskMetric.task_id == report.task_id, TaskMetric.job_id == report.job_id,
             TaskMetric.chunk_no == report.chunk_no, TaskMetric.attempt == report.attempt)
             .values(record=report.record()))
+
+
+def count_claim_edits(job_id: str) -> dict[str, int] | None:
+    """A finished job's claim edits, kept in its summary (chunk_edits.finish_job); None when
+    they are off or could not be counted: they are advisory, the job's results stand, and
+    `dxcoder edits` checks again."""
+    if not get_settings().claim_edits:
+        return None
+    try:
+        return chunk_edits.finish_job(job_id)
+    except Exception as exc:
+        log.error("job.edits_failed", extra={"job_id": job_id, "error": type(exc).__name__})
+        return None
 
 
 def record_failure(chunk_id: int, error: str, *, requeue: bool) -> None:

@@ -31,14 +31,14 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker import contract, db
 from worker.codesets.notes import CODE_FIRST, EXCLUDES1, USE_ADDITIONAL, CodeRange, Note, flat
 from worker.csvcells import SafeWriter
 from worker.memo import remember
-from worker.models import Code, CodeNote, CodeSetRelease, Job
+from worker.models import Chunk, Code, CodeNote, CodeSetRelease, Job
 from worker.pipeline import claims
 from worker.pipeline.claims import ClaimLine
 
@@ -72,12 +72,12 @@ class NoteBook:
         # Flat codes whose title says "in diseases classified elsewhere" (and their children).
         self._manifestations = frozenset(manifestations)
         self._by_holder: dict[str, list[Note]] = collections.defaultdict(list)
-        self._ranged: list[Note] = []
+        self._ranged: dict[str, list[Note]] = collections.defaultdict(list)  # by kind
         for note in self._all:
             if note.holder.low == note.holder.high:
                 self._by_holder[note.holder.low].append(note)
             else:
-                self._ranged.append(note)
+                self._ranged[note.kind].append(note)
         self._memo: dict[tuple[str, str], tuple[Note, ...]] = {}
         self._pairs: dict[tuple[str, str], Note | None] = {}
         self._excluded: dict[str, frozenset[str]] = {}
@@ -107,7 +107,7 @@ class NoteBook:
     def excludes(self, code: str, other: str) -> Note | None:
         """The first Excludes1 note of `code` (or of what holds it) that names `other`."""
         plain = flat(other)
-        if plain[:3] not in self._excluded_categories(code):
+        if plain[:3] not in self.excluded_categories(code):
             return None  # most pairs: nothing of the other's category is named at all
         key = (code, other)
         if key in self._pairs:
@@ -117,7 +117,7 @@ class NoteBook:
         remember(self._pairs, key, found, _PAIR_MEMO_SIZE)
         return found
 
-    def _excluded_categories(self, code: str) -> frozenset[str]:
+    def excluded_categories(self, code: str) -> frozenset[str]:
         """The categories that any Excludes1 note of `code` names some code of."""
         found = self._excluded.get(code)
         if found is None:
@@ -158,8 +158,8 @@ class NoteBook:
         key = (category, kind + "@")
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = tuple(n for n in self._ranged if n.kind == kind
-                                            and n.holder.covers_flat(category))
+            found = self._memo[key] = tuple(n for n in self._ranged.get(kind, ())
+                                            if n.holder.covers_flat(category))
         return list(found)
 
 
@@ -264,9 +264,13 @@ def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Fou
         book = book_of[code]
         if book is None:
             continue
+        named = book.excluded_categories(code)
         for other in distinct:
+            # Most pairs: no Excludes1 note of the code names anything of the other's category.
+            if flat(other)[:3] not in named or other == code:
+                continue
             pair = frozenset((code, other))
-            if other == code or pair in seen_pairs:
+            if pair in seen_pairs:
                 continue
             note = book.excludes(code, other)
             if note is not None:
@@ -327,6 +331,11 @@ def record_job_edits(job_id: str) -> dict[str, int]:
         job = session.get(Job, job_id)
         if job is not None:
             job.summary = {**(job.summary or {}), "edits": counts}
+        # The chunks' own checks (worker.pipeline.chunk_edits) are stale once a job's results
+        # change (recoding), and this count supersedes them.
+        session.execute(update(Chunk).where(Chunk.job_id == job_id,
+                                            Chunk.claim_edits.is_not(None))
+                        .values(claim_edits=None))
     log.info("job.edits", extra={"job_id": job_id, "edits": counts,
                                  "seconds": round(time.perf_counter() - started, 3)})
     return counts

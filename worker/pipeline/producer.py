@@ -29,7 +29,7 @@ from worker.ingest import Source, SourceLine, open_source
 from worker.memo import remember
 from worker.models import Chunk, InputLine, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
-from worker.pipeline.chunks import complete_job
+from worker.pipeline.chunks import complete_job, count_claim_edits
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.producer")
@@ -214,6 +214,7 @@ class BatchStaging:
                 break
             staged, chunk_count = tracked.lines, chunk_count + len(spans)
             yield spans
+        completed = False
         with db.session_scope() as session:
             started = session.scalar(select(func.min(Chunk.id)).where(
                 Chunk.job_id == job_id, Chunk.status != "queued")) is not None
@@ -225,6 +226,9 @@ class BatchStaging:
                 .returning(Job.chunks_done)).scalar_one()
             if done >= chunk_count:  # every chunk finished while the file was read (or none)
                 complete_job(session, job_id)
+                completed = True
+        if completed:  # no chunk's task finished the job, so its claims are counted here
+            count_claim_edits(job_id)
         log.info("job.staged", extra={"job_id": job_id, "lines": staged, "chunks": chunk_count,
                                       "format": self.source.format})
         self.submitted = Submitted(job_id, staged, chunk_count, False, tuple(self.source.warnings))

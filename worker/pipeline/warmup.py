@@ -1,4 +1,4 @@
-"""Load the resolver's indexes once in a parent process, so the processes it forks inherit them.
+"""Load the resolver's indexes (and the claim edits' notes) once in a parent process, so the processes it forks inherit them.
 
 Celery's prefork pool and `dxcoder run` both fork their workers: an index built before the fork
 is shared copy-on-write instead of being read and built again in every child (seconds each, and
@@ -13,6 +13,7 @@ import logging
 import time
 
 from worker.contract import SYSTEM_ICD9CM, Entry
+from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.warmup")
 
@@ -29,6 +30,10 @@ def preload_resolver() -> dict[str, float]:
         resolver = get_resolver()
         seconds = {label: round(resolver.load(label), 2) for label in resolver.release_labels()}
         resolver.resolve([Entry(line_no=0, term="250.00", system=SYSTEM_ICD9CM)])  # the GEMs
+        if get_settings().claim_edits:  # the tabular's notes, for the chunks' claim edits
+            from worker.pipeline import chunk_edits
+
+            chunk_edits.checker()
     except Exception as exc:
         log.warning("resolver.preload_failed", extra={"error": type(exc).__name__})
         return {}
