@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench chaos clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ bench: setup
 	scripts/ensure-services.sh
 	$(BIN)/python bench/bench_resolver.py
 	$(BIN)/python bench/bench_pipeline.py
+
+# Random faults over many concurrent jobs on throwaway servers (not part of `make test`):
+# CHAOS_MINUTES (default 10), CHAOS_SEED (default 1), CHAOS_SETTLE (seconds, default 600).
+chaos: setup
+	scripts/ensure-services.sh
+	$(BIN)/python bench/chaos.py
 
 clean:
 	rm -rf $(VENV) .dxcoder .pytest_cache
