@@ -160,10 +160,11 @@ def check_chunk(job_id: str, first_line: int, last_line: int, lines: Sequence[An
         runs = list(_runs(mode, rows))
         if not runs:
             return None
-        check = checker().check
-        counts = edits.summarize(e for _, claim_id, group in runs[1:-1]
-                                 for e in check(claim_id, group))
-        return {"v": _VERSION, "counts": counts, "runs": len(runs),
+        count = checker().count
+        counts: collections.Counter[str] = collections.Counter()
+        for _, _, group in runs[1:-1]:
+            count(group, counts)
+        return {"v": _VERSION, "counts": dict(counts), "runs": len(runs),
                 "keys": sorted({_digest(key) for key, _, _ in runs}),
                 "head": _digest(runs[0][0]), "head_end": runs[0][2][-1].line_no,
                 "tail": _digest(runs[-1][0]), "tail_start": runs[-1][2][0].line_no}
@@ -187,15 +188,15 @@ def finish_job(job_id: str) -> dict[str, int]:
     counts: collections.Counter[str] = collections.Counter()
     for chunk in chunks:
         counts.update(chunk.claim_edits["counts"])
-    check = checker().check
+    count = checker().count
     with db.session_scope() as session:
         mode = _mode(session, job_id)
         for first, last in ranges:
             rows = ((line_no, entry_id, status, code, code_set, _decode(extra))
                     for line_no, entry_id, status, code, code_set, extra in db.fetch_tuples(
                         session, _READ_RANGE, {"job_id": job_id, "first": first, "last": last}))
-            counts.update(edits.summarize(e for _, claim_id, group in _runs(mode, rows)
-                                          for e in check(claim_id, group)))
+            for _, _, group in _runs(mode, rows):
+                count(group, counts)
         found = dict(counts)
         job = session.get(Job, job_id)
         if job is not None:

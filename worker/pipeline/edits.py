@@ -237,16 +237,29 @@ class ClaimChecker:
                 "service (" + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
                 + "; lines " + ", ".join(str(line.line_no) for line in unresolved[:10])
                 + (", …" if len(unresolved) > 10 else "") + ")"))
+        edits.extend(Edit(claim_id, *one) for one in self._code_edits(lines))
+        return edits
+
+    def count(self, lines: Sequence[ClaimLine], counts: collections.Counter[str]) -> None:
+        """Add what check() finds on the claim to `counts`, by kind and by severity (as
+        summarize counts), without writing the messages: the chunks count every claim."""
+        if any(line.status != contract.RESOLVED for line in lines):
+            counts["not_coded"] += 1
+            counts[WARNING] += 1
+        for edit, _, severity, _ in self._code_edits(lines):
+            counts[edit] += 1
+            counts[severity] += 1
+
+    def _code_edits(self, lines: Sequence[ClaimLine]) -> _Found:
         signature = tuple((line.code, line.code_set, line.principal) for line in lines
                           if line.status == contract.RESOLVED and line.code)
         if not signature:
-            return edits
+            return ()
         found = self._memo.get(signature)
         if found is None:
             found = _check_codes(lines, self.books)
             remember(self._memo, signature, found, _MEMO_SIZE)
-        edits.extend(Edit(claim_id, *one) for one in found)
-        return edits
+        return found
 
 
 def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Found:
@@ -258,6 +271,7 @@ def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Fou
         if n > 1:
             found.append(("duplicate", code, WARNING, f"{code} is on the claim {n} times"))
     distinct = list(dict.fromkeys(codes))
+    category = {code: flat(code)[:3] for code in distinct}
     book_of = {code: books.get(line.code_set) for code, line in coded}
     seen_pairs: set[frozenset[str]] = set()
     for position, (code, _) in enumerate(coded):
@@ -267,7 +281,7 @@ def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Fou
         named = book.excluded_categories(code)
         for other in distinct:
             # Most pairs: no Excludes1 note of the code names anything of the other's category.
-            if flat(other)[:3] not in named or other == code:
+            if category[other] not in named or other == code:
                 continue
             pair = frozenset((code, other))
             if pair in seen_pairs:
@@ -279,6 +293,8 @@ def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Fou
                               f"Excludes1 at {note.holder_code}: {note.text}; {code} and "
                               f"{other} are not coded together"))
         manifestation, code_first, use_additional = book.requirements(code)
+        if not code_first and not use_additional:
+            continue
         others = [c for c in distinct if c != code]
         for note in code_first:
             if manifestation and position == 0:
