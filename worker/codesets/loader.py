@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from worker.bulk import copy_rows
-from worker.codesets import sources, tabular
+from worker.codesets import checks, sources, tabular
 from worker.codesets.model import CodeRow, ParsedRelease, TermRow, dot_icd10
 from worker.errors import SourceDataError
 from worker.models import Code as CodeModel
@@ -144,8 +144,12 @@ def builtin_releases() -> list[ReleaseSource]:
     ]
 
 
-def load_release(session: Session, source: ReleaseSource) -> LoadReport:
-    """Load one release; unchanged sources are skipped, changed ones replaced in one transaction."""
+def load_release(session: Session, source: ReleaseSource, *, force: bool = False) -> LoadReport:
+    """Load one release; unchanged sources are skipped, changed ones replaced in one transaction.
+
+    A new or changed release is checked against its own hierarchy and the release before it
+    (worker.codesets.checks) before anything is written; `force` loads it despite the findings.
+    """
     started = time.perf_counter()
     checksum = source.checksum()
     existing = session.scalar(select(CodeSetRelease).where(CodeSetRelease.label == source.label))
@@ -157,6 +161,7 @@ def load_release(session: Session, source: ReleaseSource) -> LoadReport:
                           f"{existing.term_count:,} terms, same source checksum",
                           time.perf_counter() - started)
     parsed = source.parse()  # raises before anything is written
+    diff = checks.check_release(session, parsed, force=force)
     outcome = "replaced" if existing is not None else "loaded"
     if existing is None:
         existing = CodeSetRelease(label=parsed.label)
@@ -182,6 +187,7 @@ def load_release(session: Session, source: ReleaseSource) -> LoadReport:
               f"{len(parsed.terms):,} terms from {parsed.source}")
     if parsed.notes:
         detail += "; " + "; ".join(parsed.notes)
+    detail += "; " + diff.line()
     return LoadReport(source.label, outcome, detail, time.perf_counter() - started)
 
 
