@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from worker.codesets import catalog
 from worker.errors import ReleaseInUseError
-from worker.models import Code, CodeNote, CodeSetRelease, Job, Result, Term
+from worker.models import Code, CodeNote, Job, Result, Term
 
 log = logging.getLogger("dxcoder.codeset")
 
