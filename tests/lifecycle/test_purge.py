@@ -54,6 +54,13 @@ def test_purge_one_job_keeps_a_summary_and_the_other_jobs(any_db_url: str,
     old, kept = _run_job(tmp_path, any_db_url, "old"), _run_job(tmp_path, any_db_url, "kept", 5)
     kept_export = _export(kept, any_db_url, tmp_path)
     postgres = any_db_url.startswith("postgresql")
+    if postgres:  # the export analyzed the new partitions it joins (partitions.analyze_new)
+        with db.get_engine().connect() as conn:
+            analyzed = conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN (:a, :b) "
+                "AND last_analyze IS NOT NULL"),
+                {"a": f"input_line_{kept}", "b": f"result_{kept}"}).scalar_one()
+        assert analyzed == 2
     if postgres:
         assert _partitions(old) == sorted([f"input_line_{old}", f"result_{old}",
                                            f"result_history_{old}"])

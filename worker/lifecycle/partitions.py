@@ -132,3 +132,24 @@ def forget_job(engine: Engine, job_id: str) -> None:
                           if is_partitioned(conn) else {})
     except LockBusy:
         log.warning("partition.left", extra={"job_id": job_id})
+
+
+def analyze_new(engine: Engine, job_id: str) -> list[str]:
+    """ANALYZE the job's input_line and result partitions if they never were; returns them.
+
+    A job is exported right after its last chunk, before autovacuum has analyzed its brand-new
+    partitions; without statistics PostgreSQL takes each page of the export's join for one row
+    and joins it by nested loop, quadratic in the page (2,000 lines: 2.2 s instead of 5 ms).
+    The unpartitioned table never met this: its statistics came from the jobs before.
+    """
+    if engine.dialect.name != "postgresql" or not _JOB_ID.match(job_id):
+        return []
+    names = [partition_name(table, job_id) for table in ("input_line", "result")]
+    with engine.begin() as conn:
+        fresh = list(conn.execute(text(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname IN (:a, :b) "
+            "AND last_analyze IS NULL AND last_autoanalyze IS NULL"),
+            {"a": names[0], "b": names[1]}).scalars())
+        for name in fresh:
+            conn.exec_driver_sql(f'ANALYZE "{name}"')
+    return fresh
