@@ -94,3 +94,38 @@ def test_remove_is_refused_while_a_job_uses_the_release(any_db_url: str, tmp_pat
     assert "1 jobs still name it" in forced.stdout
     listing = run_dxcoder("codeset", "list", database_url=any_db_url, data_dir=tmp_path)
     assert "no ICD-10-CM release is loaded" in listing.stdout
+
+
+def test_april_update_takes_effect_april_1_once_its_october_base_is_loaded(
+        pg_url: str, tmp_path: Path) -> None:
+    base = tmp_path / "icd10cm_order_2026.txt"
+    _order_file(base)  # stands in for CMS's October 2025 base
+    loaded = run_dxcoder("codeset", "load", "--cms-order-file", str(base), "--label",
+                         "FY2026-OCT", "--effective-from", "2025-10-01", database_url=pg_url,
+                         data_dir=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert ("FY2026 (April update) now in force from 2026-04-01; FY2026-OCT serves 2025-10-01 "
+            "to 2026-03-31") in loaded.stdout
+    listing = run_dxcoder("codeset", "list", database_url=pg_url, data_dir=tmp_path).stdout
+    assert [line.split()[:2] for line in listing.splitlines()] == [
+        ["FY2025", "2024-10-01"], ["FY2026-OCT", "2025-10-01"], ["FY2026", "2026-04-01"]]
+    claims = tmp_path / "claims.csv"
+    claims.write_text("id,term,date_of_service\n1,E11.9,2025-11-03\n2,E11.9,2026-03-31\n"
+                      "3,E11.9,2026-04-01\n")
+    out = tmp_path / "out.csv"
+    done = run_dxcoder("run", str(claims), "-o", str(out), "--quiet", "--processes", "1",
+                       database_url=pg_url, data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    import csv
+
+    with out.open() as fh:
+        used = [row["code_set"] for row in csv.DictReader(fh)]
+    assert used == ["FY2026-OCT", "FY2026-OCT", "FY2026"]
+    # The packaged sources loaded again: the April update stays where its base put it.
+    again = run_dxcoder("codeset", "load", database_url=pg_url, data_dir=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "FY2026     unchanged" in again.stdout
+    removed = run_dxcoder("codeset", "remove", "FY2026-OCT", "--force", database_url=pg_url,
+                          data_dir=tmp_path)
+    assert removed.returncode == 0, removed.stderr
+    assert "FY2026 (April update) now in force from 2025-10-01" in removed.stdout

@@ -57,6 +57,7 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
         raise click.UsageError("--label/--effective-from go with --cms-order-file or --tabular-xml")
     ensure_schema()
     reports = []
+    moved: list[str] = []
     if user_release:
         assert label and effective_from
         if cms_order_file:
@@ -67,6 +68,7 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
                                            f"CMS tabular XML {tabular_xml.name}")
         with db.session_scope() as session:
             reports.append(loader.load_release(session, source, force=force))
+            moved = loader.place_april_updates(session)
             reports.append(loader.load_synonyms(session))
             noted = notes.load_release_notes(session, source)
             if noted is not None:
@@ -95,6 +97,8 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
     if user_release or gem_file:  # the built-in loads said each line as they went
         for report in reports:
             click.echo(report.line())
+        for line in moved if user_release else []:
+            click.echo(line)
     _summary(reports)
     _build_indexes()
 
@@ -258,4 +262,7 @@ def codeset_remove(label: str, force: bool) -> None:
     ensure_schema()
     with db.session_scope() as session:
         removed = releases.remove_release(session, label, force=force)
+        moved = loader.place_april_updates(session)
     click.echo(removed.line())
+    for line in moved:
+        click.echo(line)
