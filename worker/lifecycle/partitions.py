@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, text
@@ -50,7 +50,7 @@ def has_partition(conn: Connection, table: str, job_id: str) -> bool:
         {"name": partition_name(table, job_id)}).scalar() is True
 
 
-def attach_job(conn: Connection, job_id: str) -> bool:
+def attach_job(conn: Connection, job_id: str, tables: Sequence[str] = PARTITIONED) -> bool:
     """Create and attach the job's partitions (idempotent) in `conn`'s transaction.
 
     CREATE TABLE .. PARTITION OF would take an ACCESS EXCLUSIVE lock on the parent, blocking
@@ -59,7 +59,7 @@ def attach_job(conn: Connection, job_id: str) -> bool:
     """
     if not _JOB_ID.match(job_id):
         return False
-    for table in PARTITIONED:
+    for table in tables:
         name = partition_name(table, job_id)
         if has_partition(conn, table, job_id):
             continue
