@@ -139,3 +139,35 @@ def test_older_than_purges_old_jobs_and_inbox_files(any_db_url: str, tmp_path: P
     assert unparsed.returncode != 0 and "90d" in unparsed.stderr
     neither = run_dxcoder("jobs", "purge", database_url=any_db_url, data_dir=tmp_path)
     assert neither.returncode == 2 and "--older-than AGE or --job JOB" in neither.stderr
+
+
+def test_a_job_with_recoding_to_do_waits_and_late_rows_are_swept(pg_url: str,
+                                                                  tmp_path: Path) -> None:
+    job = _run_job(tmp_path, pg_url, "recoded")
+    with db.get_engine().begin() as conn:
+        conn.execute(sa.text("INSERT INTO recode_run (id, trigger, dry_run, status, chunk_count,"
+                             " chunks_done, started_at) VALUES ('run1', 'cli', false, "
+                             "'running', 1, 0, now())"))
+        conn.execute(sa.text("INSERT INTO recode_chunk (run_id, job_id, first_line, last_line,"
+                             " status, attempts) VALUES ('run1', :j, 2, 4, 'queued', 0)"),
+                     {"j": job})
+    refused = run_dxcoder("jobs", "purge", "--job", job, "--yes", database_url=pg_url,
+                          data_dir=tmp_path)
+    assert refused.returncode == 1 and "recoding run has chunks of it" in refused.stderr
+    assert _rows(job)["result"] == 3
+    with db.get_engine().begin() as conn:
+        conn.execute(sa.text("UPDATE recode_chunk SET status = 'done'"))
+    done = run_dxcoder("jobs", "purge", "--job", job, "--yes", database_url=pg_url,
+                       data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = run_dxcoder("recode", "report", "run1", database_url=pg_url, data_dir=tmp_path)
+    assert report.returncode == 0 and f"job {job} was purged" in report.stderr
+    with db.get_engine().begin() as conn:  # written after the purge: lands in DEFAULT
+        conn.execute(sa.text(
+            "INSERT INTO result (job_id, line_no, entry_id, input, status, code, description, "
+            "method, confidence, code_set, alternatives, message) VALUES (:j, 2, '', 'E11.9', "
+            "'resolved', 'E11.9', '', 'override', 1, 'FY2025', '', '')"), {"j": job})
+    from worker.lifecycle.purge import retention_purge
+
+    retention_purge(trigger="test")
+    assert _rows(job)["result"] == 0

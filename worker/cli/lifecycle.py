@@ -34,7 +34,8 @@ def purge_command(older_than: str | None, job_id: str | None, dry_run: bool, yes
     for path in preview.files:
         click.echo(("would delete " if dry_run else "delete ") + str(path))
     if preview.skipped_unfinished:
-        click.echo(f"left alone, still running: {', '.join(preview.skipped_unfinished)}")
+        click.echo("left alone, still running or being recoded: "
+                   + ", ".join(preview.skipped_unfinished))
     if not preview.jobs and not preview.files:
         click.echo("nothing to purge")
         return

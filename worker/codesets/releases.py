@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from sqlalchemy import delete, distinct, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from worker.codesets import catalog
@@ -33,7 +33,7 @@ def jobs_referring_to(session: Session, label: str) -> list[str]:
     """Jobs pinned to the release, or with stored results coded against it (purged jobs hold
     no results any more, so they do not keep a release alive)."""
     pinned = select(Job.id).where(Job.release_label == label)
-    coded = select(distinct(Result.job_id)).where(Result.code_set == label)
+    coded = select(Result.job_id).distinct().where(Result.code_set == label)
     return sorted(set(session.scalars(pinned)) | set(session.scalars(coded)))
 
 

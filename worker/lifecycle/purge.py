@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, distinct, select, text, update
+from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from worker import db
@@ -84,7 +84,7 @@ def purge_note(session: Session, job_id: str) -> str | None:
 
 def purged_jobs_of_run(session: Session, run_id: str) -> list[str]:
     """purge_note() of every purged job a recoding run covered."""
-    job_ids = session.scalars(select(distinct(RecodeChunk.job_id))
+    job_ids = session.scalars(select(RecodeChunk.job_id).distinct()
                               .where(RecodeChunk.run_id == run_id)).all()
     notes = (purge_note(session, job_id) for job_id in sorted(job_ids))
     return [note for note in notes if note is not None]
@@ -108,8 +108,11 @@ def candidates(session: Session, *, older_than: dt.timedelta | None = None,
     if older_than is not None:
         query = query.where(Job.created_at < utcnow() - older_than)
     found = list(session.scalars(query))
-    unfinished = [j.id for j in found if j.status in UNFINISHED]
-    return [j for j in found if j.status not in UNFINISHED], unfinished
+    # A recoding chunk still to run on a job would write its history after the purge.
+    recoding = set(session.scalars(select(RecodeChunk.job_id).distinct().where(
+        RecodeChunk.status.in_(("queued", "running")))))
+    unfinished = [j.id for j in found if j.status in UNFINISHED or j.id in recoding]
+    return [j for j in found if j.id not in unfinished], unfinished
 
 
 def _count(conn: Connection, table: str, job_id: str) -> int:
@@ -123,6 +126,10 @@ def _purge_one(conn: Connection, job_id: str, *, dry_run: bool) -> dict[str, int
     # The job row locked first: two purges at once (beat and a person) purge it once.
     status = conn.execute(select(Job.status).where(Job.id == job_id).with_for_update()).scalar()
     if status in (None, PURGED, *UNFINISHED):
+        return rows
+    if conn.execute(select(RecodeChunk.id).where(
+            RecodeChunk.job_id == job_id,
+            RecodeChunk.status.in_(("queued", "running"))).limit(1)).first() is not None:
         return rows
     if dry_run:
         for table in (*partitions.PARTITIONED, "chunk", "task_metric"):
@@ -155,8 +162,8 @@ def purge_jobs(*, older_than: dt.timedelta | None = None, job_id: str | None = N
                                                      job_id=job_id)
         found = [(j.id, _aware(j.created_at)) for j in jobs]
     if job_id is not None and report.skipped_unfinished:
-        raise JobError(f"job {job_id} is still running: purge it once it is done "
-                       "(`dxcoder status JOB`)")
+        raise JobError(f"job {job_id} is still running (or a recoding run has chunks of it "
+                       "to do): purge it once it is done (`dxcoder status JOB`)")
     engine = db.get_engine()
     for found_id, created_at in found:
         try:
@@ -202,10 +209,31 @@ def purge_inbox(report: PurgeReport, older_than: dt.timedelta, inbox: str | None
         log.info("inbox.purged", extra={"files": len(report.files)})
 
 
+def sweep_default(engine: Engine) -> dict[str, int]:
+    """Delete rows of purged jobs from the DEFAULT partitions: something that wrote for a job
+    after its purge (a review decision on a stale screen) put them there, not in a partition."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    swept: dict[str, int] = {}
+    with engine.begin() as conn:
+        if not partitions.is_partitioned(conn):
+            return {}
+        for table in partitions.PARTITIONED:
+            count = conn.execute(text(
+                f"DELETE FROM {table}_default WHERE job_id IN "
+                "(SELECT id FROM job WHERE status = :purged)"), {"purged": PURGED}).rowcount
+            if count:
+                swept[table] = count
+    if swept:
+        log.warning("retention.swept_default", extra=swept)
+    return swept
+
+
 def retention_purge(trigger: str = "beat") -> PurgeReport:
     """The daily purge: every finished job and inbox file older than DXCODER_RETENTION_DAYS."""
     age = dt.timedelta(days=get_settings().retention_days)
     report = purge_jobs(older_than=age, trigger=trigger)
+    sweep_default(db.get_engine())
     purge_inbox(report, age)
     log.info("retention.purged", extra={"trigger": trigger, "jobs": len(report.jobs),
                                         "files": len(report.files),
