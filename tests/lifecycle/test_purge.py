@@ -92,6 +92,8 @@ def test_purge_one_job_keeps_a_summary_and_the_other_jobs(any_db_url: str,
 
     results = run_dxcoder("results", old, database_url=any_db_url, data_dir=tmp_path)
     assert results.returncode == 1 and f"job {old} was purged on " in results.stderr
+    retry = run_dxcoder("retry", old, database_url=any_db_url, data_dir=tmp_path)
+    assert retry.returncode == 1 and f"job {old} was purged on " in retry.stderr
     recode = run_dxcoder("recode", "run", "--job", old, database_url=any_db_url,
                          data_dir=tmp_path)
     assert recode.returncode == 0, recode.stderr

@@ -313,6 +313,7 @@ def metrics_command(job_id: str, as_json: bool) -> None:
 def retry_command(job_id: str) -> None:
     """Send a job's `error` lines through the workers again (embedded: resolve them here)."""
     ensure_schema()
+    _refuse_purged(job_id)  # its lines are gone, and its summary row must stay as it is
     embedded = get_settings().is_embedded
     if not embedded:
         _check_redis()
