@@ -86,6 +86,14 @@ beat_schedule["nightly-recode"] = {
     "schedule": recode_schedule,
     "options": {"expires": 3600.0},
 }
+# The daily retention purge; a purge that could not start within an hour waits for the next day.
+_minute, _hour, _dom, _month, _dow = _s.purge_crontab.split()
+beat_schedule["retention-purge"] = {
+    "task": "dxcoder.retention_purge",
+    "schedule": crontab(minute=_minute, hour=_hour, day_of_month=_dom, month_of_year=_month,
+                        day_of_week=_dow),
+    "options": {"expires": 3600.0},
+}
 # The inbox is polled only when one is configured; a tick that could not start before the next
 # one is due is dropped (the next tick does the same work).
 if _s.inbox_dir:

@@ -51,3 +51,12 @@ class DependencyUnavailable(TransientError):
 class UnsafeDirectory(DxcoderError):
     """A directory dxcoder writes claims data into (the inbox's outbox/, archive/, rejected/) is a
     symbolic link or not a directory; the message names it and says what to do."""
+
+
+class ReleaseCheckError(SourceDataError):
+    """A new code-set release contradicts its own hierarchy or has under half the billable codes
+    of the release before it; nothing was written. Fix the file, or load it with --force."""
+
+
+class ReleaseInUseError(DxcoderError):
+    """A code-set release cannot be removed while jobs refer to it (without --force)."""

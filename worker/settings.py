@@ -80,6 +80,11 @@ class Settings:
     )
     reconcile_interval: int = _setting(60, "Seconds between reconciler runs on beat.")
     recode_crontab: str = _setting("0 2 * * *", "Crontab (m h dom mon dow) of the nightly recoding run.")
+    retention_days: int = _setting(
+        180, "Days a job's claims data (lines, results, history) and inbox archive/outbox files "
+        "are kept; beat purges older ones daily, keeping a PHI-free summary row per job."
+    )
+    purge_crontab: str = _setting("30 3 * * *", "Crontab (m h dom mon dow) of the daily retention purge.")
     inbox_dir: str = _setting("", "Watched drop-off directory polled by beat; empty = no inbox polling.")
     inbox_poll_interval: int = _setting(10, "Seconds between inbox polls (beat task and `inbox watch`).")
     inbox_settle_seconds: int = _setting(
@@ -159,6 +164,10 @@ class Settings:
             )
         if len(self.recode_crontab.split()) != 5:
             raise ConfigError("DXCODER_RECODE_CRONTAB needs five fields: minute hour dom month dow")
+        if len(self.purge_crontab.split()) != 5:
+            raise ConfigError("DXCODER_PURGE_CRONTAB needs five fields: minute hour dom month dow")
+        if self.retention_days < 1:
+            raise ConfigError("DXCODER_RETENTION_DAYS must be at least 1 (days of claims data kept)")
 
     @property
     def effective_database_url(self) -> str:

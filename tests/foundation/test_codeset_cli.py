@@ -76,8 +76,10 @@ def _order_file(path: Path, limit: int | None = None) -> int:
 def test_order_file_loads_a_new_release_that_later_dates_use(pg_url: str, tmp_path: Path) -> None:
     path = tmp_path / "icd10cm_order_2027.txt"
     count = _order_file(path)
+    # A subset of the codes: the release checks refuse it without --force (tests/lifecycle).
     result = run_dxcoder("codeset", "load", "--cms-order-file", str(path), "--label", "FY2027",
-                         "--effective-from", "2026-10-01", database_url=pg_url, data_dir=tmp_path)
+                         "--effective-from", "2026-10-01", "--force", database_url=pg_url,
+                         data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"FY2027     loaded     {count:,} codes" in result.stdout
     listing = run_dxcoder("codeset", "list", database_url=pg_url, data_dir=tmp_path).stdout

@@ -13,6 +13,8 @@ from worker.cli.config import config_command, db_group
 from worker.cli.edits import edits_command
 from worker.cli.inbox import COMMANDS as INBOX_COMMANDS
 from worker.cli.jobs import COMMANDS as JOB_COMMANDS
+from worker.cli.jobs import jobs_command
+from worker.cli.lifecycle import purge_command
 from worker.cli.ops import COMMANDS as OPS_COMMANDS
 from worker.cli.override import override
 from worker.cli.recode import recode
@@ -36,6 +38,7 @@ cli.add_command(recode)
 cli.add_command(resolve_command)
 cli.add_command(override)
 cli.add_command(edits_command)
+jobs_command.add_command(purge_command)
 for _command in JOB_COMMANDS:
     cli.add_command(_command)
 for _command in OPS_COMMANDS:

@@ -29,12 +29,19 @@ def codeset() -> None:
 @click.option("--label", help="Release label for --cms-order-file/--tabular-xml, e.g. FY2027.")
 @click.option("--effective-from", callback=date_option, help="First date of service of that release.")
 @click.option("--effective-to", callback=date_option, help="Last date of service (optional).")
+@click.option("--force", is_flag=True,
+              help="Load a release file even though its checks failed (under half the previous "
+                   "release's billable codes, or flags that contradict its hierarchy).")
 def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file: Path | None,
                  label: str | None, effective_from: dt.date | None,
-                 effective_to: dt.date | None) -> None:
+                 effective_to: dt.date | None, force: bool) -> None:
     """Load code sets. With no file options: the releases the packages carry (FY2025, FY2026),
     the ICD-9-CM GEMs and the curated synonyms. A second load of the same sources changes
     nothing and says so. A bad source is refused before anything is written.
+
+    A release file is compared with the release before it and the differences are printed;
+    one with under half that release's billable codes, or with header/billable flags that
+    contradict its own hierarchy, is refused unless --force.
 
     \b
     Example, next October's release:
@@ -50,6 +57,7 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
         raise click.UsageError("--label/--effective-from go with --cms-order-file or --tabular-xml")
     ensure_schema()
     reports = []
+    moved: list[str] = []
     if user_release:
         assert label and effective_from
         if cms_order_file:
@@ -59,7 +67,8 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
             source = loader.tabular_source(tabular_xml, label, effective_from, effective_to,
                                            f"CMS tabular XML {tabular_xml.name}")
         with db.session_scope() as session:
-            reports.append(loader.load_release(session, source))
+            reports.append(loader.load_release(session, source, force=force))
+            moved = loader.place_april_updates(session)
             reports.append(loader.load_synonyms(session))
             noted = notes.load_release_notes(session, source)
             if noted is not None:
@@ -88,6 +97,8 @@ def codeset_load(cms_order_file: Path | None, tabular_xml: Path | None, gem_file
     if user_release or gem_file:  # the built-in loads said each line as they went
         for report in reports:
             click.echo(report.line())
+        for line in moved if user_release else []:
+            click.echo(line)
     _summary(reports)
     _build_indexes()
 
@@ -238,3 +249,20 @@ def codeset_diff(old: str, new: str, kinds: tuple[str, ...], output: Path | None
     summary = ", ".join(f"{kind} {counts[kind]:,}" for kind in diff.KINDS)
     click.echo(f"{old} -> {new}: {summary}" + (f" ({len(shown):,} -> {output})" if output else ""),
                err=output is None)
+
+
+@codeset.command("remove")
+@click.argument("label")
+@click.option("--force", is_flag=True, help="Remove it even though jobs refer to it.")
+def codeset_remove(label: str, force: bool) -> None:
+    """Remove the release LABEL (its codes, terms and notes). Refused while jobs are pinned to
+    it or hold results coded with it, unless --force; their stored results keep the label."""
+    from worker.codesets import releases
+
+    ensure_schema()
+    with db.session_scope() as session:
+        removed = releases.remove_release(session, label, force=force)
+        moved = loader.place_april_updates(session)
+    click.echo(removed.line())
+    for line in moved:
+        click.echo(line)

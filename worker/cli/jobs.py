@@ -224,10 +224,13 @@ def run_command(file: Path, output: Path, output_format: str, processes: int | N
     sys.exit(0 if status.ok else 1)
 
 
-@click.command("jobs")
+@click.group("jobs", invoke_without_command=True)
 @click.option("--limit", default=20, show_default=True, help="How many of the newest jobs.")
-def jobs_command(limit: int) -> None:
-    """List the newest jobs: id, status, lines, name."""
+@click.pass_context
+def jobs_command(ctx: click.Context, limit: int) -> None:
+    """List the newest jobs: id, status, lines, name. `dxcoder jobs purge` removes old ones."""
+    if ctx.invoked_subcommand is not None:
+        return
     ensure_schema()
     for job in jobs.list_jobs(limit):
         click.echo(f"{job.id}  {job.status:<8} {job.total_lines:>9,} lines  "
@@ -263,6 +266,7 @@ def status_command(job_id: str, as_json: bool) -> None:
 def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool) -> None:
     """One row per input line, in input order, streamed (CSV is safe to open in a spreadsheet)."""
     ensure_schema()
+    _refuse_purged(job_id)
     write = claims.write_claim_results if by_claim else results.write_results
     if output is None:
         write(job_id, sys.stdout, fmt)
@@ -278,6 +282,16 @@ def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool) 
     with sigterm_interrupts():
         write_atomically(output, export)
     click.echo(f"{count:,} {'claims' if by_claim else 'results'} -> {output}", err=True)
+
+
+def _refuse_purged(job_id: str) -> None:
+    from worker import db
+    from worker.lifecycle.purge import purge_note
+
+    with db.session_scope() as session:
+        note = purge_note(session, job_id)
+    if note is not None:
+        raise JobError(note)
 
 
 @click.command("metrics")
@@ -299,6 +313,7 @@ def metrics_command(job_id: str, as_json: bool) -> None:
 def retry_command(job_id: str) -> None:
     """Send a job's `error` lines through the workers again (embedded: resolve them here)."""
     ensure_schema()
+    _refuse_purged(job_id)  # its lines are gone, and its summary row must stay as it is
     embedded = get_settings().is_embedded
     if not embedded:
         _check_redis()

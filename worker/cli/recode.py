@@ -56,6 +56,15 @@ def recode_run(job_id: str | None, since: dt.date | None, dry_run: bool, resume:
     if resume and (job_id or since or dry_run):
         raise click.UsageError("--resume continues a run as it was planned; drop --job, --since "
                                "and --dry-run")
+    if job_id is not None:
+        from worker import db
+        from worker.lifecycle.purge import purge_note
+
+        with db.session_scope() as session:
+            note = purge_note(session, job_id)
+        if note is not None:  # nothing left to re-check: say so, and it is not a failure
+            click.echo(f"{note}; nothing to recode", err=True)
+            return
     scope = {"job_id": job_id, "since": since, "dry_run": dry_run, "resume": resume}
     if get_settings().is_embedded:
         started = runs.start(trigger="cli", **scope)  # type: ignore[arg-type]
@@ -91,6 +100,12 @@ def recode_report(run_id: str, output: Path | None, as_json: bool) -> None:
     """A run's changed lines as CSV (job, line, class, old/new code, release, method)."""
     ensure_schema()
     run = runs.get_run(run_id)
+    from worker import db
+    from worker.lifecycle.purge import purged_jobs_of_run
+
+    with db.session_scope() as session:
+        for note in purged_jobs_of_run(session, run.id):
+            click.echo(note, err=True)  # their changed lines went with them
     if as_json:
         click.echo(json.dumps({"run_id": run.id, "status": run.status, "trigger": run.trigger,
                                "dry_run": run.dry_run, "scope": run.scope,

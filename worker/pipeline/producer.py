@@ -26,6 +26,7 @@ from worker import db
 from worker.bulk import copy_rows
 from worker.codesets import catalog
 from worker.ingest import Source, SourceLine, open_source
+from worker.lifecycle import partitions
 from worker.memo import remember
 from worker.models import Chunk, InputLine, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
@@ -90,7 +91,9 @@ def _new_job(session: Session, path: Path, source: Source, *, name: str, digest:
              release: str | None) -> Job:
     if release:  # refuse an unknown label before staging; store `2025` as FY2025
         release = catalog.release_by_label(session, release).label
-    job = Job(id=uuid.uuid4().hex, name=name, source_file=path.name, content_hash=digest,
+    job_id = uuid.uuid4().hex
+    partitions.prepare_job(session.get_bind(), job_id)  # committed apart: see prepare_job
+    job = Job(id=job_id, name=name, source_file=path.name, content_hash=digest,
               format=source.format, release_label=release, status="staging")
     session.add(job)
     session.flush()
@@ -252,6 +255,7 @@ def discard_job(job_id: str) -> None:
         for table in (ResultRow, TaskMetric, Chunk, InputLine):
             session.execute(delete(table).where(table.job_id == job_id))
         session.execute(delete(Job).where(Job.id == job_id))
+    partitions.forget_job(db.get_engine(), job_id)  # its empty partitions, once committed
 
 
 def find_existing(session: Session, digest: str, release: str | None) -> Job | None:

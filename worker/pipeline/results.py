@@ -16,6 +16,7 @@ from sqlalchemy import Integer, bindparam, func, select
 
 from worker import contract, db
 from worker.csvcells import cells_text, safe_cells, safe_row
+from worker.lifecycle import partitions
 from worker.memo import remember
 from worker.models import InputLine
 from worker.models import Result as ResultRow
@@ -94,6 +95,8 @@ def _result_pages(job_id: str, spans: Iterable[tuple[int, int]] | None = None
     (200k lines: 13-20 s). A range bounds each page's work to its own lines whatever the plan.
     """
     after, through = bindparam("after", type_=Integer), bindparam("through", type_=Integer)
+    if spans is None:  # a whole job, likely just finished: see analyze_new
+        partitions.analyze_new(db.get_engine(), job_id)
     with db.session_scope() as session:
         job = get_job(session, job_id)
         if spans is None:
