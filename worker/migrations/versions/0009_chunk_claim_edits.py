@@ -6,7 +6,7 @@ checks only the claims that cross a chunk boundary (worker.pipeline.chunk_edits)
 "not checked here": the job is checked whole, as before this column existed.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-06 21:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
