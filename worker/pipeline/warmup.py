@@ -1,4 +1,4 @@
-"""Load the resolver's indexes and the claim edits' notes once in a parent, so the processes it forks share them.
+"""Load the resolver's indexes and the edits' notes once in a parent, so the processes it forks share them.
 
 Celery's prefork pool and `dxcoder run` both fork their workers: an index built before the fork
 is shared copy-on-write instead of being read and built again in every child (seconds each, and
