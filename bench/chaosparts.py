@@ -92,6 +92,9 @@ class Service:
         self.stopped_until = 0.0
 
     def start(self) -> None:
+        """Start it unless it runs (two restarts due at once must not leave two beats)."""
+        if self.alive():
+            return
         # Logs are PHI-free by design, but the soak's scratch files stay owner-only anyway.
         descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(descriptor, "ab") as log:
