@@ -189,6 +189,11 @@ def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable, key: str
             # The Index's default for a condition named without acuity is seldom the chronic
             # form (DVT NOS is acute, I82.40-).
             points *= ACUITY_FACTOR
+        elif entry.acuity is None and title_q.acuity == "chronic or unspecified" \
+                and not candidate.perfect:
+            # A title saying "chronic or unspecified" is the one the tabular gives a condition
+            # named without acuity (K25.4 for "gastric ulcer with hemorrhage", not K25.0 acute).
+            points += SATISFIED_BONUS
         if countable:
             met = q.satisfied(entry, title_q)
             unmet = q.unmet(entry, title_q)

@@ -58,6 +58,9 @@ _FAMILIES = {
     "personal": ("Z85", "Z86", "Z87", "Z91", "Z92", "I25.2"),
     "status": ("Z89", "Z90", "Z93", "Z94", "Z95", "Z96", "Z97", "Z98", "Z99"),
 }
+# Congenital (Q), perinatal (P) and pregnancy (O, Z33, Z34, Z3A) codes: an entry silent on
+# them is coded elsewhere first (refine.CHAPTER_FACTOR).
+_SPECIAL_CHAPTERS = ("O", "P", "Q", "Z33", "Z34", "Z3A")
 # "status post CABG", "s/p CABG", "post CABG": what follows is the procedure, not the condition.
 _STATUS = re.compile(r"^(?:status post|s p|sp|post|presence of|status)\b")
 _STATUS_WORDS = re.compile(r"\b(?:status post|s p|status)\b")
@@ -241,6 +244,16 @@ class TextMatcher:
                 return within
             if within is not None and (found is None or within[0][0].score > found[0][0].score):
                 found = within
+        if found is not None and qualifiers.chapter_mismatch(
+                stated, qualifiers.of_title(found[0][0].code, self.table.title(found[0][0].code))):
+            # A bare disease name whose best match is congenital, perinatal or obstetric
+            # ("cytomegalovirus infection" -> P35.1) has its answer outside those chapters
+            # when any term there fits it at all.
+            within = self._best(variants, stated, self._family_docs("not_special"))
+            if isinstance(within, Outcome):
+                return within
+            if within is not None and within[0][0].score >= REVIEW_AT:
+                found = within
         if found is None:
             return out.no_match("no term of this release is close to the entry", out.FUZZY)
         return self._decide(*found, stated)
@@ -249,9 +262,13 @@ class TextMatcher:
         """Which documents belong to the codes of a history or status family (per release)."""
         docs = self._families.get(family)
         if docs is None:
-            prefixes = _FAMILIES[family]
-            docs = np.fromiter((c.startswith(prefixes) for c in self.index.doc_code), dtype=bool,
-                               count=len(self.index.doc_code))
+            codes = self.index.doc_code
+            if family == "not_special":
+                docs = np.fromiter((not c.startswith(_SPECIAL_CHAPTERS) for c in codes),
+                                   dtype=bool, count=len(codes))
+            else:
+                docs = np.fromiter((c.startswith(_FAMILIES[family]) for c in codes), dtype=bool,
+                                   count=len(codes))
             self._families[family] = docs
         return docs
 
