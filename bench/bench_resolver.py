@@ -89,6 +89,30 @@ def error_class(row: Any, code: str, titles: dict[str, str]) -> str:
     return "other"
 
 
+def exposed_classes(row: Any) -> list[str]:
+    """The error classes of issue 16 a free-text row can fall into, from its entry and truth:
+    the denominator of precision per class (a wrong answer is sorted by error_class)."""
+    from worker.resolver import qualifiers as q
+    from worker.resolver.normalize import text_key
+
+    stated = q.of_entry(text_key(row.input))
+    found = []
+    if stated.with_ or stated.without or stated.history or stated.exposure \
+            or stated.congenital or stated.acquired or stated.other:
+        found.append(ERROR_CLASSES[0])
+    if stated.side or stated.encounter or stated.acuity or stated.trimester or stated.stage:
+        found.append(ERROR_CLASSES[1])
+    if "Guidelines I.C" in row.source:
+        found.append(ERROR_CLASSES[2])
+    elif "+" in row.expected:
+        found.append(ERROR_CLASSES[3])
+    if stated.negated or stated.uncertain or row.expects_status:
+        found.append(ERROR_CLASSES[4])
+    if not (stated.congenital or stated.perinatal or stated.pregnancy):
+        found.append(ERROR_CLASSES[5])
+    return found
+
+
 def _rate(right: int, total: int) -> float | None:
     return round(right / total, 4) if total else None
 
@@ -112,6 +136,7 @@ def accuracy(show_misses: bool = False) -> dict[str, Any]:
         methods: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
         bands: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
         classes: collections.Counter[str] = collections.Counter()
+        exposed: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
         statuses: collections.Counter[str] = collections.Counter()
         for row, result in zip(rows, results, strict=True):
             if row.split != split:
@@ -135,6 +160,9 @@ def accuracy(show_misses: bool = False) -> dict[str, Any]:
                     bands[band][1] += right
                     if not right:
                         classes[error_class(row, result.code, titles)] += 1
+                    for name in exposed_classes(row):
+                        exposed[name][0] += 1
+                        exposed[name][1] += right
             if not right and show_misses and split == "dev":  # the test split stays unseen
                 report["misses"].append(
                     f"{split:<5}{row.category:<12} {row.input[:45]!r:<48} want {row.expected:<13} "
@@ -169,6 +197,11 @@ def accuracy(show_misses: bool = False) -> dict[str, Any]:
                                   for b, v in sorted(bands.items())},
             "free_text_wrong_resolved_by_class": {c: classes[c] for c in ERROR_CLASSES
                                                   if classes[c]},
+            # Per class: the resolved rows whose entry or truth exposes them to it, and how
+            # many of those were right (a row can be exposed to several classes).
+            "free_text_by_class": {c: {"resolved": exposed[c][0],
+                                       "precision": _rate(exposed[c][1], exposed[c][0])}
+                                   for c in ERROR_CLASSES[:6]},
         }
     report["fingerprint"] = hashlib.sha256(
         "\n".join(f"{r.status}|{r.code}|{r.method}" for r in results).encode()).hexdigest()[:16]
@@ -469,6 +502,9 @@ def print_accuracy(report: dict[str, Any]) -> None:
         print("  free text, precision of resolved by confidence: " + ", ".join(
             f"{b} {v['precision']:.1%} of {v['resolved']}"
             for b, v in part["free_text_by_band"].items()))
+        print("  free text, precision of resolved by error class (rows exposed to it): " + ", ".join(
+            (f"{c} {v['precision']:.1%} of {v['resolved']}" if v["resolved"] else f"{c} none resolved")
+            for c, v in part["free_text_by_class"].items()))
         print("  free text, wrong resolved by error class: " + (", ".join(
             f"{c}: {n}" for c, n in part["free_text_wrong_resolved_by_class"].items()) or "none"))
 

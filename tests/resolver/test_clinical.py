@@ -188,3 +188,39 @@ def test_every_combination_row_cites_a_section_and_names_billable_codes(
         for pattern in (row.first, row.second):
             stem = pattern.rstrip("*")
             assert any(code.startswith(stem) for code in table.billable), row
+
+
+@pytest.mark.parametrize(("term", "code"), [
+    # The history code's title does not repeat the condition's words: found in its family.
+    ("hx of deep vein thrombosis", "Z86.718"),
+    ("status post coronary artery bypass graft", "Z95.1"),
+])
+def test_history_and_status_entries_land_in_their_family(resolver: Resolver, term: str,
+                                                         code: str) -> None:
+    result = one(resolver, term)
+    assert result.code == code
+    assert result.status in ("resolved", "needs_review")
+
+
+@pytest.mark.parametrize(("term", "code"), [
+    ("duodenal ulcer with hemorrhage", "K26.4"),  # chronic or unspecified, not K26.0 acute
+    ("diverticulitis of small intestine with bleeding", "K57.13"),  # not "with perforation"
+])
+def test_what_the_entry_does_not_say_takes_the_tabular_default(resolver: Resolver, term: str,
+                                                               code: str) -> None:
+    assert one(resolver, term).code == code
+
+
+@pytest.mark.parametrize(("term", "code"), [
+    ("diverticulosis of colon with bleeding", "K57.31"),  # colon: "large intestine"
+    ("deep vein thrombosis of right leg", "I82.401"),  # leg: "lower extremity"
+])
+def test_site_words_the_tabular_spells_otherwise(resolver: Resolver, term: str,
+                                                 code: str) -> None:
+    assert one(resolver, term).code == code
+
+
+def test_a_category_review_lists_its_best_scored_code_first(resolver: Resolver) -> None:
+    # "h/o DVT": the category Z86.71 fits best; of its codes, the one that scored leads.
+    result = one(resolver, "h/o DVT")
+    assert (result.status, result.code) == ("needs_review", "Z86.718")

@@ -70,11 +70,14 @@ _STEMS: dict[str, str] = {}
 
 # Noun and adjective of one condition meet on a common stem: diabetes/diabetic,
 # hypertension/hypertensive, anemia/anemic, sclerosis/sclerotic, arthritis/arthritic,
-# neuropathy/neuropathic. Applied to titles and input alike, so it only has to be consistent.
+# neuropathy/neuropathic, -virus/-viral. Applied to titles and input alike, so it only has to be consistent.
 _SUFFIXES = (
     ("tension", "tens"), ("tensive", "tens"), ("etes", "et"), ("etic", "et"), ("emia", "em"),
     ("emic", "em"), ("osis", "o"), ("otic", "o"), ("itis", "it"), ("itic", "it"),
     ("pathy", "path"), ("pathic", "path"),
+    # cytomegalovirus/cytomegaloviral, adenovirus/adenoviral (the tabular says "Cytomegaloviral
+    # disease", problem lists "CMV infection"); a bare "viral" or "virus" is left alone.
+    ("viruse", "vir"), ("virus", "vir"), ("viral", "vir"),
 )
 
 

@@ -25,6 +25,7 @@ SATISFIED_BONUS = 0.02
 CHAPTER_FACTOR = 0.85
 ACUITY_FACTOR = 0.97
 UNMET_FACTOR = 0.9
+UNNAMED_WITH_FACTOR = 0.97
 SIBLING_REACH = 0.15
 _QUALIFIER_WORDS = frozenset({
     "right", "left", "bilateral", "unilateral", "unspecified", "side", "sided", "initial",
@@ -158,6 +159,7 @@ def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable, key: str
     countable = _countable(entry) if stated else 0
     entry_frame = _frame(key) if countable and key else None
     changed = False
+    entry_words = frozenset(stem(w) for w in key.split())
     # Siblings are looked for only near the top: far below it no bonus can make a winner.
     floor = ranked[0].score - SIBLING_REACH if ranked else 0.0
     for candidate in ranked:
@@ -189,6 +191,17 @@ def apply(entry: Qualifiers, ranked: list[Candidate], table: CodeTable, key: str
             # The Index's default for a condition named without acuity is seldom the chronic
             # form (DVT NOS is acute, I82.40-).
             points *= ACUITY_FACTOR
+        elif entry.acuity is None and title_q.acuity == "chronic or unspecified" \
+                and not candidate.perfect:
+            # A title saying "chronic or unspecified" is the one the tabular gives a condition
+            # named without acuity (K25.4 for "gastric ulcer with hemorrhage", not K25.0 acute).
+            points += SATISFIED_BONUS
+        if title_q.with_ and not candidate.perfect and not title_q.with_ <= entry_words:
+            # A title adding "with X" the entry does not name: the Index's default for a
+            # condition named without its complication is the "without" code (diverticulitis
+            # with bleeding is K57.33 "without perforation or abscess with bleeding", not
+            # K57.21 "with perforation and abscess with bleeding").
+            points *= UNNAMED_WITH_FACTOR
         if countable:
             met = q.satisfied(entry, title_q)
             unmet = q.unmet(entry, title_q)

@@ -23,6 +23,8 @@ _TOP = 40
 _CODES = 8
 _COMMON_DF = 400
 _COMMON_SHARE = 0.4
+# From this many postings on, candidates are summed densely (see score).
+_DENSE_FROM = 6000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,12 +104,14 @@ def make_query(key: str, index: TextIndex, speller: Speller) -> Query | None:
     return Query(tuple(tokens.items()), total, corrected, unknown)
 
 
-def score(query: Query, index: TextIndex, table: CodeTable) -> list[Candidate]:
+def score(query: Query, index: TextIndex, table: CodeTable,
+          allow: np.ndarray | None = None) -> list[Candidate]:
     """Candidates best first: recall-weighted F of query recall and term precision over IDF.
 
     Recall: how much of the input the term explains (its essential and nonessential words).
     Precision: how much of the term's essential words the input names. Word order, stop
-    words and punctuation do not count; missing words cost their weight.
+    words and punctuation do not count; missing words cost their weight. `allow` (a boolean
+    per document) keeps only the documents it marks: the history codes for "h/o DVT".
     """
     token_id = index.token_id
     postings = []  # (essential docs, optional docs, weight) per word of the input
@@ -119,7 +123,8 @@ def score(query: Query, index: TextIndex, table: CodeTable) -> list[Candidate]:
     # to reach REVIEW_AT (recall below 0.4): the answer is the same, the work much smaller.
     common = [p for p in postings if len(p[0]) > _COMMON_DF]
     rare = [p for p in postings if 0 < len(p[0]) <= _COMMON_DF]
-    if not rare or sum(p[2] for p in common) >= _COMMON_SHARE * query.total:
+    if not rare or allow is not None or sum(p[2] for p in common) >= _COMMON_SHARE * query.total:
+        # (Within `allow` a common word may be the only one the allowed terms hold.)
         rare, common = [p for p in postings if len(p[0])], []
     if not rare:
         return []
@@ -131,8 +136,20 @@ def score(query: Query, index: TextIndex, table: CodeTable) -> list[Candidate]:
     else:
         all_docs = np.concatenate([p[0] for p in rare])
         weights = np.repeat([p[2] for p in rare], [len(p[0]) for p in rare])
-        found, inverse = np.unique(all_docs, return_inverse=True)
-        matched = np.bincount(inverse, weights)
+        if len(all_docs) > _DENSE_FROM:
+            # Long postings: one dense sum over all documents is cheaper than sorting them
+            # (np.unique sorts; this is two linear passes). Weights are positive IDFs.
+            dense = np.bincount(all_docs, weights, minlength=len(index.doc_kind))
+            found = np.flatnonzero(dense)
+            matched = dense[found]
+        else:
+            found, inverse = np.unique(all_docs, return_inverse=True)
+            matched = np.bincount(inverse, weights)
+    if allow is not None:
+        keep = allow[found]
+        found, matched = found[keep], matched[keep]
+        if not len(found):
+            return []
     for docs, _, weight in common:
         at = np.minimum(np.searchsorted(docs, found), len(docs) - 1)
         matched += weight * (docs[at] == found)

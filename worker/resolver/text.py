@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from collections.abc import Mapping
+
+import numpy as np
 
 from worker.memo import remember
 from worker.resolver import outcome as out
@@ -47,13 +50,34 @@ _ABBREVIATION_FACTOR = 0.97
 _MAX_VARIANTS = 4
 _RANKED_SIZE = 50_000  # remembered score lists per release (a few hundred bytes each)
 _EXPANSION_FACTOR = 0.95
+# The code families a history or status entry is coded in (the Z80-Z99 "persons with
+# potential health hazards related to family and personal history" and status codes; I25.2
+# old myocardial infarction is the tabular's own history code).
+_FAMILIES = {
+    "family": ("Z80", "Z81", "Z82", "Z83", "Z84"),
+    "personal": ("Z85", "Z86", "Z87", "Z91", "Z92", "I25.2"),
+    "status": ("Z89", "Z90", "Z93", "Z94", "Z95", "Z96", "Z97", "Z98", "Z99"),
+}
+# Congenital (Q), perinatal (P) and pregnancy (O, Z33, Z34, Z3A) codes: an entry silent on
+# them is coded elsewhere first (refine.CHAPTER_FACTOR).
+_SPECIAL_CHAPTERS = ("O", "P", "Q", "Z33", "Z34", "Z3A")
+# "status post CABG", "s/p CABG", "post CABG": what follows is the procedure, not the condition.
+_STATUS = re.compile(r"^(?:status post|s p|sp|post|presence of|status)\b")
+_STATUS_WORDS = re.compile(r"\b(?:status post|s p|status)\b")
+
+
+def _family(stated: qualifiers.Qualifiers, key: str) -> str:
+    """The history or status family an entry is coded in, or "" (most entries)."""
+    if stated.history:
+        return stated.history
+    return "status" if _STATUS.match(key) else ""
 
 
 class TextMatcher:
     """The text cascade of one release."""
 
     __slots__ = ("table", "index", "speller", "abbreviations", "_whole_only", "_ranked",
-                 "_max_abbreviation_words", "_first_words")
+                 "_max_abbreviation_words", "_first_words", "_families")
 
     def __init__(self, table: CodeTable, index: TextIndex, speller: Speller,
                  abbreviations: Mapping[str, Abbreviation]) -> None:
@@ -63,6 +87,7 @@ class TextMatcher:
         # Scores by query: misspellings of one term correct to the same query ("hypertention",
         # "hypertnsion"), and a claims file's tail of distinct free text is mostly such variants.
         self._ranked: dict[Query, list[Candidate]] = {}
+        self._families: dict[str, np.ndarray] = {}
         # Keyed like every term: "w/o" and "W/O" are the same key "w o".
         keyed: dict[str, list[str]] = {}
         whole: set[str] = set()
@@ -197,15 +222,65 @@ class TextMatcher:
 
     def search(self, key: str, *, abbreviations: bool = True) -> Outcome:
         """Scored matching of the key and of its abbreviation expansions; the best one decides."""
-        best: tuple[list[Candidate], bool, bool] | None = None
         stated = qualifiers.of_entry(key)
         variants = [(key, False)]
         if abbreviations:
             variants += [(variant, True) for variant in self.expansions(key)]
+        found = self._best(variants, stated)
+        if isinstance(found, Outcome):
+            return found
+        family = _family(stated, key)
+        if family and (found is None or found[0][0].score < FUZZY_RESOLVE_AT
+                       or not found[0][0].code.startswith(_FAMILIES[family])):
+            # "h/o DVT", "s/p CABG": the history or status code's title seldom repeats the
+            # condition's words ("Personal history of other venous thrombosis"), so the
+            # condition's own codes outscore it and are then ruled out by the qualifier.
+            # Searched again among that family's codes only, the history code surfaces.
+            if family == "status":
+                variants = [(v, e) for v, e in ((_STATUS_WORDS.sub(" ", v).strip(), e)
+                                                for v, e in variants) if v]
+            within = self._best(variants, stated, self._family_docs(family))
+            if isinstance(within, Outcome):
+                return within
+            if within is not None and (found is None or within[0][0].score > found[0][0].score):
+                found = within
+        if found is not None and qualifiers.chapter_mismatch(
+                stated, qualifiers.of_title(found[0][0].code, self.table.title(found[0][0].code))):
+            # A bare disease name whose best match is congenital, perinatal or obstetric
+            # ("cytomegalovirus infection" -> P35.1) has its answer outside those chapters
+            # when any term there fits it at all.
+            within = self._best(variants, stated, self._family_docs("not_special"))
+            if isinstance(within, Outcome):
+                return within
+            if within is not None and within[0][0].score >= REVIEW_AT:
+                found = within
+        if found is None:
+            return out.no_match("no term of this release is close to the entry", out.FUZZY)
+        return self._decide(*found, stated)
+
+    def _family_docs(self, family: str) -> np.ndarray:
+        """Which documents belong to the codes of a history or status family (per release)."""
+        docs = self._families.get(family)
+        if docs is None:
+            codes = self.index.doc_code
+            if family == "not_special":
+                docs = np.fromiter((not c.startswith(_SPECIAL_CHAPTERS) for c in codes),
+                                   dtype=bool, count=len(codes))
+            else:
+                docs = np.fromiter((c.startswith(_FAMILIES[family]) for c in codes), dtype=bool,
+                                   count=len(codes))
+            self._families[family] = docs
+        return docs
+
+    def _best(self, variants: list[tuple[str, bool]], stated: qualifiers.Qualifiers,
+              allow: np.ndarray | None = None
+              ) -> tuple[list[Candidate], bool, bool] | Outcome | None:
+        """The best refined ranking over the variants (an Outcome: an expansion named a term)."""
+        best: tuple[list[Candidate], bool, bool] | None = None
         for variant, expanded in variants:
             if expanded and best is not None and best[0][0].score >= _EXPANSION_FACTOR:
                 break  # no expansion can beat what the entry matched as written
-            if expanded:
+            if expanded and allow is None:
                 exact = self.exact(variant)
                 if exact is not None and exact.status == out.RESOLVED:
                     return Outcome(exact.status, exact.code, exact.description, out.ABBREVIATION,
@@ -214,24 +289,27 @@ class TextMatcher:
             query = make_query(variant, self.index, self.speller)
             if query is None:
                 continue
-            ranked = self._ranked.get(query)
-            if ranked is None:
-                ranked = remember(self._ranked, query, score(query, self.index, self.table),
-                                  _RANKED_SIZE)
+            if allow is None:
+                ranked = self._ranked.get(query)
+                if ranked is None:
+                    ranked = remember(self._ranked, query, score(query, self.index, self.table),
+                                      _RANKED_SIZE)
+            else:
+                ranked = score(query, self.index, self.table, allow)
             if ranked:
                 # What the entry states (side, encounter, with/without, history...) rules out
                 # the candidates that contradict it and picks the sibling that fits; an
                 # expansion states what the abbreviation meant ("h/o" -> "history of").
                 ranked = refine.apply(qualifiers.of_entry(variant) if expanded else stated,
                                       ranked, self.table, variant)
-            if ranked and expanded:
+            if ranked and expanded and (allow is None or ranked[0].score >= RESOLVE_AT):
                 # An expansion is a guess about what the writer meant: it must match better.
+                # (Within a history family, below RESOLVE_AT, the factor could only turn a
+                # review of the right family into no match at all.)
                 ranked = [dataclasses.replace(c, score=c.score * _EXPANSION_FACTOR) for c in ranked]
             if ranked and (best is None or ranked[0].score > best[0][0].score):
                 best = (ranked, expanded, query.corrected)
-        if best is None:
-            return out.no_match("no term of this release is close to the entry", out.FUZZY)
-        return self._decide(*best, stated)
+        return best
 
     def _decide(self, ranked: list[Candidate], expanded: bool, corrected: bool = False,
                 stated: qualifiers.Qualifiers | None = None) -> Outcome:
@@ -241,7 +319,9 @@ class TextMatcher:
         # A category above the best code is no competitor: choosing it would lead to that code.
         rivals = [c for c in ranked[1:]
                   if c.billable or not top_flat.startswith(c.code.replace(".", ""))]
-        runner_up = rivals[0].score if rivals else 0.0
+        # Nor, for a category, are its own codes: choosing among them is what it asks for.
+        others = rivals if top.billable else [c for c in rivals if not c.code.startswith(top.code)]
+        runner_up = others[0].score if others else 0.0
         margin = top.score - runner_up
         confidence = top.score - max(0.0, _MARGIN - margin)
         if top.perfect:
@@ -257,7 +337,9 @@ class TextMatcher:
                 [*refine.qualifier_alternatives(table, top.code), *alternatives]))
         alternatives = alternatives[:out.MAX_ALTERNATIVES]
         if not top.billable:
-            choices = table.suggestions(top.code)
+            # The category's codes that scored themselves come first, best first.
+            under = [c.code for c in rivals if c.billable and c.code.startswith(top.code)]
+            choices = list(dict.fromkeys([*under, *table.suggestions(top.code)]))
             return out.review([(c, table.title(c)) for c in choices], method,
                               f"the entry names {top.code}, a category with no default code: "
                               "choose one of its codes", confidence)
