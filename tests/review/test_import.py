@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from tests.review.helpers import dx, read_csv, run_job
 from worker import db
-from worker.models import ResultHistory, ReviewDecision
 from worker.models import Result as ResultRow
+from worker.models import ResultHistory, ReviewDecision
 
 
 def _decide(sheet: Path, decisions: dict[str, str], out: Path | None = None) -> Path:

@@ -125,8 +125,8 @@ def pending_command(as_json: bool) -> None:
     with db.session_scope() as session:
         rows = session.scalars(select(ReviewDecision).where(ReviewDecision.state == apply.PENDING)
                                .order_by(ReviewDecision.entry_key, ReviewDecision.id)).all()
-        records = [{"entry": r.entry, "decision": r.decision, "reviewer": r.reviewer,
-                    "job": r.job_id, "lines": r.lines,
+        records: list[dict[str, str]] = [{"entry": r.entry, "decision": r.decision, "reviewer": r.reviewer,
+                    "job": r.job_id, "lines": str(r.lines),
                     "decided_at": r.decided_at.isoformat(timespec="seconds")} for r in rows]
     if as_json:
         for record in records:

@@ -9,7 +9,6 @@ from worker.resolver import outcome as out
 from worker.resolver.hierarchy import CodeTable
 from worker.resolver.outcome import Outcome
 
-
 # An approved mapping that says the entry has nothing to code (a review decision `no_match`).
 NO_CODE = "no_match"
 

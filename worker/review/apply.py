@@ -75,9 +75,11 @@ def _variants(decisions: Sequence[Decision], reviewer: str, now: dt.datetime
 
 
 # One statement on PostgreSQL: the lines (number, index of their outcome) and the outcomes
-# arrive as arrays; `old` locks and reads the current results (every sub-statement sees the
-# same snapshot, so the history gets the results as they were), history is written, results
-# replaced. Filtered on the job id throughout, which also keeps it to one job's partition.
+# arrive as arrays; `old` reads the current results (every sub-statement sees the same
+# snapshot, so the history gets the results as they were), history is written, results
+# replaced. No FOR UPDATE in `old`: the UPDATE locks the rows, and a row the same statement
+# updates would be skipped by the lock, leaving its history out. Filtered on the job id
+# throughout, which also keeps it to one job's partition.
 _PG_APPLY = text("""
 WITH lines AS (
     SELECT * FROM unnest(CAST(:line_nos AS integer[]), CAST(:picks AS integer[]))
@@ -94,7 +96,6 @@ WITH lines AS (
     SELECT r.line_no, r.status, r.code, r.description, r.method, r.code_set
     FROM result r JOIN new ON new.line_no = r.line_no
     WHERE r.job_id = :job_id
-    FOR UPDATE OF r
 ), history AS (
     INSERT INTO result_history (run_id, job_id, line_no, change, old_status, old_code,
         old_description, old_method, old_code_set, new_status, new_code, new_description,

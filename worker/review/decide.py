@@ -16,13 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.codesets import catalog
+from worker.contract import NEEDS_REVIEW, NO_MATCH
 from worker.errors import JobError
 from worker.models import Code, CodeSetRelease
 from worker.pipeline.jobs import get_job
 from worker.resolver.normalize import code_candidate, dotted, icd10_flat, text_key
 from worker.review.queue import QueueEntry, QueueLine, group, read_lines
 from worker.review.sheet import NO_MATCH_CHOICE, SheetRow
-from worker.contract import NEEDS_REVIEW, NO_MATCH
 
 MAX_ENTRY_KEY = 1000  # override.term_key
 

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from worker.contract import NEEDS_REVIEW, NO_MATCH, REVIEW
@@ -89,12 +89,12 @@ def read_lines(session: Session, job_id: str, statuses: Sequence[str], *,
                reviewed: bool = False) -> list[QueueLine]:
     """The job's lines in `statuses`, in line order; `reviewed` adds lines a person already
     decided (a later decision on the same entry replaces theirs)."""
-    wanted = ResultRow.status.in_(list(statuses))
+    wanted: ColumnElement[bool] = ResultRow.status.in_(list(statuses))
     if reviewed:
         wanted = or_(wanted, ResultRow.method == REVIEW)
     rows = session.execute(select(*_COLUMNS).where(ResultRow.job_id == job_id, wanted)
                            .order_by(ResultRow.line_no))
-    return [QueueLine(*row) for row in rows]
+    return [QueueLine(*row) for row in rows]  # type: ignore[call-arg]
 
 
 def group(lines: Iterable[QueueLine]) -> dict[str, QueueEntry]:

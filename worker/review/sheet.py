@@ -77,14 +77,14 @@ def write_xlsx(path: Path, job_id: str, entries: Sequence[QueueEntry]) -> None:
         sheet.append([spreadsheet_safe(v) for v in cells(job_id, entry)])
         options = [c.label() for c in entry.candidates] + [NO_MATCH_CHOICE]
         for col, option in enumerate(options, start=1):
-            choices.cell(row=n, column=col, value=spreadsheet_safe(option))
+            choices.cell(row=n, column=col, value=str(spreadsheet_safe(option)))
         last = _column_letter(len(options))
         validation = DataValidation(type="list", formula1=f"{CHOICES_TITLE}!$A${n}:${last}${n}",
                                     allow_blank=True, showErrorMessage=False)
         validation.add(f"{decision_col}{n}")
         sheet.add_data_validation(validation)
-    for col, width in zip("ABCDEFGHI", (34, 40, 8, 18, 14, 40, 60, 40, 30), strict=True):
-        sheet.column_dimensions[col].width = width
+    for letter, width in zip("ABCDEFGHI", (34, 40, 8, 18, 14, 40, 60, 40, 30), strict=True):
+        sheet.column_dimensions[letter].width = width
     sheet.freeze_panes = "B2"
     buffer = io.BytesIO()
     book.save(buffer)
@@ -124,7 +124,7 @@ def read(path: Path) -> list[SheetRow]:
         raise SheetError(f"{path}: no such file")
     with path.open("rb") as fh:
         xlsx = fh.read(4) == b"PK\x03\x04"
-    rows = _xlsx_rows(path) if xlsx else _csv_rows(path)
+    rows: Sequence[Sequence[object]] = _xlsx_rows(path) if xlsx else _csv_rows(path)
     if not rows:
         raise SheetError(f"{path}: row 1: the sheet is empty; expected the header "
                          f"{','.join(COLUMNS)}")
