@@ -15,7 +15,7 @@ from worker import db
 from worker.cli.base import date_option, ensure_schema, fail
 from worker.models import ReviewDecision
 from worker.pipeline.jobs import get_job
-from worker.review import apply, decide, queue, sheet
+from worker.review import apply, queue, service, sheet
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.review")
@@ -77,24 +77,17 @@ def import_command(file: Path, reviewer: str, scope: str, partial: bool, job_id:
         rows = sheet.read(file)
     except sheet.SheetError as exc:
         fail(str(exc))
-    with db.session_scope() as session:
-        plan = decide.plan(session, str(file), rows, job_id=job_id)
-        for problem in plan.problems:
-            click.echo(f"error: {problem}", err=True)
-        if plan.problems and not (partial and plan.decisions):
-            fail(f"{file}: {len(plan.problems)} row(s) refused; nothing was applied"
+    outcome = service.import_rows(str(file), rows, reviewer, scope, partial=partial,
+                                  job_id=job_id, dos_from=dos_from, dos_to=dos_to)
+    for problem in outcome.problems:
+        click.echo(f"error: {problem}", err=True)
+    done = outcome.applied
+    if done is None:
+        if outcome.problems:
+            fail(f"{file}: {len(outcome.problems)} row(s) refused; nothing was applied"
                  + ("" if partial else " (--partial applies the rows that pass)"))
-        if not plan.decisions:
-            click.echo(f"{file}: no decisions to apply (the decision column is blank)", err=True)
-            return
-        done = apply.apply_plan(session, plan, reviewer, scope, dos_from=dos_from,
-                                dos_to=dos_to, source=file.name)
-    done.outbox = apply.write_outbox_versions(done.job_id)
-    _recheck_edits(done.job_id)
-    log.info("review.imported", extra={"job_id": done.job_id, "run_id": done.run_id,
-                                       "decisions": done.decisions, "lines": done.lines,
-                                       "approved": done.approved, "pending": done.pending,
-                                       "refused": len(plan.problems)})
+        click.echo(f"{file}: no decisions to apply (the decision column is blank)", err=True)
+        return
     click.echo(f"job {done.job_id}: {done.decisions:,} decisions applied to {done.lines:,} lines "
                f"(history: recode report {done.run_id})")
     if scope == apply.GLOBAL:
@@ -103,18 +96,6 @@ def import_command(file: Path, reviewer: str, scope: str, partial: bool, job_id:
                       "pending`)" if done.pending else ""))
     for path in done.outbox:
         click.echo(f"outbox rewritten: {path} (the previous version kept beside it)")
-
-
-def _recheck_edits(job_id: str) -> None:
-    """Codes changed under the job's claims: count its claim edits again (advisory)."""
-    if not get_settings().claim_edits:
-        return
-    from worker.pipeline import edits
-
-    try:
-        edits.record_job_edits(job_id)
-    except Exception as exc:
-        log.error("review.edits_failed", extra={"job_id": job_id, "error": type(exc).__name__})
 
 
 @review.command("pending")
