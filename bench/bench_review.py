@@ -1,0 +1,175 @@
+"""Applying review decisions on PostgreSQL: 1,000 decisions covering 100,000 lines (issue 19).
+
+    .venv/bin/python bench/bench_review.py [--entries 1000] [--lines-per-entry 100] [--runs 5]
+
+A scratch database on the shared PostgreSQL (DXCODER_BENCH_PG, default
+postgresql+psycopg2://postgres@127.0.0.1:5432) gets the packaged code sets and one job whose
+lines are all needs_review, `--entries` distinct entries of `--lines-per-entry` lines each.
+Each run imports a sheet deciding every entry (a billable FY2026 code each) through the path
+`dxcoder review import` takes: read the sheet, check it against the job's lines, apply in one
+transaction. Every run applies to all the lines again (a later decision replaces an earlier one).
+
+Quotes the median of the runs (goal: under 10 s), the median time of the one set-based
+statement alone, and as the baseline, measured in the same run on the same rows, the same
+change written as one UPDATE per line (executemany), the way the SQLite path writes it.
+Writes bench/out/review.json. The scratch database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out"
+SERVER = os.environ.get("DXCODER_BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+JOB = "benchreview0000000000000000000001"[:32]
+
+
+def stage(entries: int, per_entry: int) -> list[str]:
+    """The job and its needs_review lines, written set-based; returns the decision codes."""
+    from sqlalchemy import select, text
+
+    from worker import db
+    from worker.models import Code, CodeSetRelease, Job
+
+    lines = entries * per_entry
+    with db.session_scope() as session:
+        session.add(Job(id=JOB, name="bench-review.csv", content_hash="0" * 64, status="done",
+                        total_lines=lines, chunk_count=1, chunks_done=1,
+                        summary={"lines": lines, "by_status": {"needs_review": lines}}))
+        session.flush()
+        # Line n (from 2, after the header) carries entry (n - 2) % entries.
+        session.execute(text(
+            "INSERT INTO input_line (job_id, line_no, entry_id, term, system, date_of_service, "
+            "extra, error) SELECT :job, n, 'C' || n, 'bench entry ' || ((n - 2) % :entries), "
+            "'auto', DATE '2026-01-10', '', '' FROM generate_series(2, :last) AS n"),
+            {"job": JOB, "entries": entries, "last": lines + 1})
+        session.execute(text(
+            "INSERT INTO result (job_id, line_no, entry_id, input, status, code, description, "
+            "method, confidence, code_set, alternatives, message, date_of_service, resolved_at) "
+            "SELECT :job, n, 'C' || n, 'bench entry ' || ((n - 2) % :entries), 'needs_review', "
+            "'', '', 'fuzzy', 0.5, 'FY2026', 'E11.9|E10.9', 'choose', DATE '2026-01-10', now() "
+            "FROM generate_series(2, :last) AS n"),
+            {"job": JOB, "entries": entries, "last": lines + 1})
+        codes = list(session.scalars(
+            select(Code.code).join(CodeSetRelease, CodeSetRelease.id == Code.release_id)
+            .where(CodeSetRelease.label == "FY2026", Code.billable.is_(True))
+            .order_by(Code.code).limit(entries)))
+        session.execute(text("ANALYZE result"))
+        session.execute(text("ANALYZE input_line"))
+    return codes
+
+
+def sheet(path: Path, codes: list[str]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["job", "entry", "lines", "example_line_nos", "status", "message",
+                         "candidates", "decision", "note"])
+        for k, code in enumerate(codes):
+            writer.writerow([JOB, f"bench entry {k}", "", "", "", "", "", code, ""])
+    return path
+
+
+def timed_import(path: Path, reviewer: str) -> tuple[float, float, int]:
+    """(whole import seconds, apply statement seconds, lines applied)."""
+    from worker import db
+    from worker.review import apply, decide
+    from worker.review import sheet as sheets
+
+    started = time.perf_counter()
+    rows = sheets.read(path)
+    with db.session_scope() as session:
+        plan = decide.plan(session, str(path), rows)
+        assert not plan.problems, plan.problems[:3]
+        applying = time.perf_counter()
+        done = apply.apply_plan(session, plan, reviewer, apply.JOB, source=path.name)
+        applied = time.perf_counter() - applying
+    return time.perf_counter() - started, applied, done.lines
+
+
+def timed_per_line(path: Path) -> float:
+    """The baseline: the same decisions' rows written one UPDATE per line (executemany)."""
+    from worker import db
+    from worker.models import RecodeRun, utcnow
+    from worker.review import apply, decide
+    from worker.review import sheet as sheets
+
+    rows = sheets.read(path)
+    with db.session_scope() as session:
+        plan = decide.plan(session, str(path), rows)
+        now = utcnow()
+        run_id = uuid.uuid4().hex
+        session.add(RecodeRun(id=run_id, trigger="review", status="done", started_at=now))
+        session.flush()
+        variants, line_nos, picks = apply._variants(plan.decisions, "baseline", now)
+        started = time.perf_counter()
+        apply._apply_sqlite(session, plan, run_id, variants, line_nos, picks, now)
+        session.flush()
+        return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1000)
+    parser.add_argument("--lines-per-entry", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    import sqlalchemy as sa
+
+    from tests.conftest import load_everything, use_database
+    from worker import db
+
+    name = f"dxcoder_bench_review_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        with tempfile.TemporaryDirectory(prefix="dxbench-review-") as scratch:
+            use_database(f"{SERVER}/{name}", Path(scratch), log_level="WARNING")
+            print("loading code sets ...", file=sys.stderr)
+            load_everything()
+            codes = stage(args.entries, args.lines_per_entry)
+            path = sheet(Path(scratch) / "decisions.csv", codes)
+            whole, statement, baseline = [], [], []
+            lines = 0
+            for n in range(args.runs):
+                seconds, applied, lines = timed_import(path, f"reviewer{n}")
+                whole.append(seconds)
+                statement.append(applied)
+                baseline.append(timed_per_line(path))
+                print(f"run {n + 1}: import {seconds:.2f} s (apply statement {applied:.2f} s), "
+                      f"per-line baseline {baseline[-1]:.2f} s", file=sys.stderr)
+            db.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+    report = {
+        "entries": args.entries, "lines": lines, "runs": args.runs,
+        "import_median_s": round(statistics.median(whole), 3),
+        "apply_statement_median_s": round(statistics.median(statement), 3),
+        "per_line_baseline_median_s": round(statistics.median(baseline), 3),
+        "baseline_over_statement": round(statistics.median(baseline)
+                                         / statistics.median(statement), 1),
+        "goal_s": 10.0,
+    }
+    report["met"] = report["import_median_s"] < report["goal_s"]
+    OUT.mkdir(exist_ok=True)
+    (OUT / "review.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0 if report["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
