@@ -106,6 +106,12 @@ def test_a_bad_sheet_is_refused_whole_with_file_and_row(any_db_url: str, tmp_pat
     assert _lines(job)[2].code == "J18.9"
 
     # A code valid in FY2026 but not on a line's date in FY2025 (line 6 is 2025-01-15).
+    dated = _decide(sheet, {"possible pneumonia": "B88.01"}, tmp_path / "dated.csv")
+    done = dx("review", "import", str(dated), "--reviewer", "bob", tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert (f"{dated}: row 2: B88.01 is not a code in FY2025, the release of line 6 (date of "
+            "service 2025-01-15): not valid on the lines' dates of service") in done.stderr
+    assert _lines(job)[2].code == "J18.9"
     # A sheet from another job, and a bad header.
     other = run_job(tmp_path, [("X1", "possible pneumonia", "2026-01-10")], name="other")
     foreign = tmp_path / "foreign.csv"
