@@ -13,9 +13,10 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from worker import db
 from worker.contract import NEEDS_REVIEW, NO_MATCH, REVIEW
 from worker.models import Code, CodeSetRelease
 from worker.models import Result as ResultRow
@@ -89,12 +90,21 @@ def read_lines(session: Session, job_id: str, statuses: Sequence[str], *,
                reviewed: bool = False) -> list[QueueLine]:
     """The job's lines in `statuses`, in line order; `reviewed` adds lines a person already
     decided (a later decision on the same entry replaces theirs)."""
-    wanted: ColumnElement[bool] = ResultRow.status.in_(list(statuses))
+    wanted: list[ColumnElement[bool]] = [ResultRow.status == status for status in statuses]
     if reviewed:
-        wanted = or_(wanted, ResultRow.method == REVIEW)
-    rows = session.execute(select(*_COLUMNS).where(ResultRow.job_id == job_id, wanted)
-                           .order_by(ResultRow.line_no))
-    return [QueueLine(*row) for row in rows]  # type: ignore[call-arg]
+        wanted.append(ResultRow.method == REVIEW)
+    query = (select(*_COLUMNS).where(ResultRow.job_id == bindparam("job_id"), or_(*wanted))
+             .order_by(ResultRow.line_no))
+    # Plain tuples off the DBAPI cursor: a nightly file's queue is tens of thousands of lines,
+    # and SQLAlchemy's rows took most of the time reading them. SQLite gives dates as text.
+    return [QueueLine(*row[:-1], _date(row[-1]))  # type: ignore[call-arg]
+            for row in db.fetch_tuples(session, query, {"job_id": job_id})]
+
+
+def _date(value: object) -> dt.date | None:
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    return value if isinstance(value, dt.date) else None
 
 
 def group(lines: Iterable[QueueLine]) -> dict[str, QueueEntry]:
