@@ -3,11 +3,11 @@
     .venv/bin/python bench/bench_review.py [--entries 1000] [--lines-per-entry 100] [--runs 5]
 
 A scratch database on the shared PostgreSQL (DXCODER_BENCH_PG, default
-postgresql+psycopg2://postgres@127.0.0.1:5432) gets the packaged code sets and one job whose
-lines are all needs_review, `--entries` distinct entries of `--lines-per-entry` lines each.
-Each run imports a sheet deciding every entry (a billable FY2026 code each) through the path
+postgresql+psycopg2://postgres@127.0.0.1:5432) gets the packaged code sets. Each run stages a
+job of its own, all needs_review: `--entries` distinct entries of `--lines-per-entry` lines each,
+and imports a sheet deciding every entry (a billable FY2026 code each) through the path
 `dxcoder review import` takes: read the sheet, check it against the job's lines, apply in one
-transaction. Every run applies to all the lines again (a later decision replaces an earlier one).
+transaction.
 
 Quotes the median of the runs (goal: under 10 s), the median time of the one set-based
 statement alone, and as the baseline, measured in the same run on the same rows, the same
@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 SERVER = os.environ.get("DXCODER_BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
-JOB = "benchreview0000000000000000000001"[:32]
+JOB = "benchreview{:021d}"  # one job per run: each run decides a job's lines for the first time
 
 
-def stage(entries: int, per_entry: int) -> list[str]:
+def stage(job: str, entries: int, per_entry: int) -> list[str]:
     """The job and its needs_review lines, written set-based; returns the decision codes."""
     from sqlalchemy import select, text
 
@@ -46,7 +46,7 @@ def stage(entries: int, per_entry: int) -> list[str]:
 
     lines = entries * per_entry
     with db.session_scope() as session:
-        session.add(Job(id=JOB, name="bench-review.csv", content_hash="0" * 64, status="done",
+        session.add(Job(id=job, name="bench-review.csv", content_hash="0" * 64, status="done",
                         total_lines=lines, chunk_count=1, chunks_done=1,
                         summary={"lines": lines, "by_status": {"needs_review": lines}}))
         session.flush()
@@ -55,14 +55,14 @@ def stage(entries: int, per_entry: int) -> list[str]:
             "INSERT INTO input_line (job_id, line_no, entry_id, term, system, date_of_service, "
             "extra, error) SELECT :job, n, 'C' || n, 'bench entry ' || ((n - 2) % :entries), "
             "'auto', DATE '2026-01-10', '', '' FROM generate_series(2, :last) AS n"),
-            {"job": JOB, "entries": entries, "last": lines + 1})
+            {"job": job, "entries": entries, "last": lines + 1})
         session.execute(text(
             "INSERT INTO result (job_id, line_no, entry_id, input, status, code, description, "
             "method, confidence, code_set, alternatives, message, date_of_service, resolved_at) "
             "SELECT :job, n, 'C' || n, 'bench entry ' || ((n - 2) % :entries), 'needs_review', "
             "'', '', 'fuzzy', 0.5, 'FY2026', 'E11.9|E10.9', 'choose', DATE '2026-01-10', now() "
             "FROM generate_series(2, :last) AS n"),
-            {"job": JOB, "entries": entries, "last": lines + 1})
+            {"job": job, "entries": entries, "last": lines + 1})
         codes = list(session.scalars(
             select(Code.code).join(CodeSetRelease, CodeSetRelease.id == Code.release_id)
             .where(CodeSetRelease.label == "FY2026", Code.billable.is_(True))
@@ -72,13 +72,13 @@ def stage(entries: int, per_entry: int) -> list[str]:
     return codes
 
 
-def sheet(path: Path, codes: list[str]) -> Path:
+def sheet(path: Path, job: str, codes: list[str]) -> Path:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["job", "entry", "lines", "example_line_nos", "status", "message",
                          "candidates", "decision", "note"])
         for k, code in enumerate(codes):
-            writer.writerow([JOB, f"bench entry {k}", "", "", "", "", "", code, ""])
+            writer.writerow([job, f"bench entry {k}", "", "", "", "", "", code, ""])
     return path
 
 
@@ -157,11 +157,12 @@ def main() -> int:
             use_database(f"{SERVER}/{name}", Path(scratch), log_level="WARNING")
             print("loading code sets ...", file=sys.stderr)
             load_everything()
-            codes = stage(args.entries, args.lines_per_entry)
-            path = sheet(Path(scratch) / "decisions.csv", codes)
             whole, statement, cpu = [], [], []
             lines = 0
             for n in range(args.runs):
+                job = JOB.format(n)
+                path = sheet(Path(scratch) / f"decisions-{n}.csv", job,
+                             stage(job, args.entries, args.lines_per_entry))
                 seconds, applied, used, lines = timed_import(path, f"reviewer{n}")
                 whole.append(seconds)
                 statement.append(applied)

@@ -69,6 +69,11 @@ def test_a_decision_applies_to_every_line_of_the_entry(any_db_url: str, tmp_path
     assert all(h.old_status == "needs_review" and h.new_method == "review"
                for h in history.values())
     assert history[5].old_code == before[5].code and history[5].new_code == "E11.9"
+    # The history is a run's: `recode report RUN` lists the lines and what they were.
+    run = done.stdout.split("recode report ")[1].split(")")[0]
+    report = read_csv(dx("recode", "report", run, tmp_path=tmp_path).stdout)
+    assert sorted(int(r["line_no"]) for r in report) == [2, 4, 5, 6, 8, 9, 10]
+    assert {r["change"] for r in report} == {"reviewed"}
     # The counts and the results export follow.
     status = dx("status", job, "--json", tmp_path=tmp_path)
     assert '"needs_review"' not in status.stdout or '"needs_review": 0' in status.stdout
