@@ -39,6 +39,8 @@ def test_a_global_decision_is_an_approved_mapping_for_later_jobs_and_recoding(
     assert kept == {"possible pneumonia": ("J18.9", "alice", job),
                     "250": ("no_match", "alice", job)}
     assert _lines(job)[5].status == "no_match" and _lines(job)[5].method == "review"
+    listed = dx("override", "list", tmp_path=tmp_path).stdout
+    assert f"[review: alice, job {job[:12]}]" in listed
 
     later = run_job(tmp_path, [*PNEUMONIA, ("P3", "250", "2026-03-01")], name="later")
     lines = _lines(later)

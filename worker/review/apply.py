@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -237,7 +239,6 @@ def write_outbox_versions(job_id: str) -> list[str]:
     kept beside it as NAME.results.vN.csv (N = 1 for the first results). Returns the paths."""
     from worker.inbox import files
     from worker.inbox.poll import ARCHIVED, DONE, results_name
-    from worker.pipeline.results import write_results
 
     with db.session_scope() as session:
         rows = [(r.inbox, r.name) for r in session.scalars(
@@ -254,10 +255,12 @@ def write_outbox_versions(job_id: str) -> list[str]:
                 n += 1
             # A second name for the old file: the rename below replaces only the current name.
             os.link(target, outbox / f"{stem}.v{n}.csv")
-        files.write_atomically(target, lambda fh: _write(write_results, job_id, fh))
+        files.write_atomically(target, functools.partial(_write_job, job_id))
         written.append(str(target))
     return written
 
 
-def _write(write_results: object, job_id: str, fh: object) -> None:
-    write_results(job_id, fh, "csv")  # type: ignore[operator]
+def _write_job(job_id: str, fh: IO[str]) -> None:
+    from worker.pipeline.results import write_results
+
+    write_results(job_id, fh, "csv")

@@ -22,6 +22,7 @@ from tornado.escape import url_escape, xhtml_escape
 
 from worker import db
 from worker.contract import NEEDS_REVIEW
+from worker.errors import JobError
 from worker.models import Job
 from worker.pipeline.jobs import get_job
 from worker.review import apply, queue, service
@@ -81,7 +82,10 @@ class JobsPage(_Page):
 class QueuePage(_Page):
     def get(self, job_id: str) -> None:
         with db.session_scope() as session:
-            job = get_job(session, job_id)
+            try:
+                job = get_job(session, job_id)
+            except JobError as exc:
+                raise tornado.web.HTTPError(404, reason=str(exc)) from None
             entries = queue.read_queue(session, job.id)
             counts = _counts(session, job.id)
             job_id, name = job.id, job.name
