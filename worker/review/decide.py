@@ -129,12 +129,13 @@ def plan(session: Session, source: str, rows: Sequence[SheetRow], *, job_id: str
         seen[key] = (r.row, "+".join(codes))
         parsed.append((r, entry, codes))
     known = _codes(session, {c for _, _, codes in parsed for c in codes})
+    anywhere = {code for _, code in known}
     decisions = []
     for r, entry, codes in parsed:
         labels = {_label_of(line, releases): line for line in entry.lines}
         why = ""
         for code in codes:
-            if code not in {c for _, c in known}:
+            if code not in anywhere:
                 why = f"unknown code {code}: no code of any loaded release"
                 break
             for label, line in sorted(labels.items()):
