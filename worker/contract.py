@@ -14,6 +14,13 @@ INVALID_INPUT = "invalid_input"  # the line is not a diagnosis entry we can read
 ERROR = "error"  # could not be processed (pipeline failure); `dxcoder retry` sends it again
 STATUSES = (RESOLVED, NEEDS_REVIEW, NO_MATCH, INVALID_INPUT, ERROR)
 
+# Methods: which stage decided a result (worker.resolver.outcome holds the resolver's). `review`:
+# a person chose the code in the review queue (worker.review), confidence 1.0.
+REVIEW = "review"
+METHODS = ("override", "code_exact", "code_normalized", "code_header", "code_other_release",
+           "icd9_gem", "icd9_title", "title_exact", "inclusion_term", "short_title", "synonym",
+           "abbreviation", "fuzzy", REVIEW)
+
 # Coding systems an entry may declare.
 SYSTEM_AUTO = "auto"
 SYSTEM_ICD10CM = "icd10cm"

@@ -168,6 +168,33 @@ class Override(Base):
     code: Mapped[str] = mapped_column(String(64))  # one code, or several `+`-joined, in order
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Approved in review (migration 0007): who, the job the decision came from, and the
+    # dates of service it holds for (None: open-ended).
+    reviewer: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    job_id: Mapped[str | None] = mapped_column(String(32))
+    dos_from: Mapped[dt.date | None] = mapped_column(Date)
+    dos_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class ReviewDecision(Base):
+    """A reviewer's decision on one distinct entry of a job (worker.review): applied to the
+    job's lines, and with global scope approved as an override, or pending a second reviewer."""
+
+    __tablename__ = "review_decision"
+    __table_args__ = (Index("ix_review_decision_entry_key_state", "entry_key", "state"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(32), index=True)
+    entry_key: Mapped[str] = mapped_column(String(1000))  # the resolver's text key
+    entry: Mapped[str] = mapped_column(Text)  # the entry as the job's first such line has it
+    decision: Mapped[str] = mapped_column(String(64))  # codes, `+`-joined, or no_match
+    reviewer: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str] = mapped_column(Text, default="")
+    scope: Mapped[str] = mapped_column(String(8))  # job | global
+    state: Mapped[str] = mapped_column(String(16))  # applied | approved | pending | superseded
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    dos_from: Mapped[dt.date | None] = mapped_column(Date)
+    dos_to: Mapped[dt.date | None] = mapped_column(Date)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Job(Base):

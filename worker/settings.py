@@ -119,6 +119,17 @@ class Settings:
     flower_wait_for_workers: int = _setting(
         120, "Seconds deploy/start-flower.sh waits for a worker to answer ping before starting."
     )
+    review_address: str = _setting(
+        "127.0.0.1", "Address the review page (`dxcoder review serve`) listens on.",
+    )
+    review_port: int = _setting(5556, "Port of the review page (`dxcoder review serve`).")
+    review_user: str = _setting("", "Review page basic-auth user; the page refuses to start "
+                                "without one. The reviewer name is the user who logs in.")
+    review_password: str = _setting("", "Review page basic-auth password.", secret=True)
+    review_consensus: bool = _setting(
+        False, "Global review decisions take effect only once two different reviewers made the "
+        "same decision on an entry (`dxcoder review pending` lists those waiting).",
+    )
     exporter_address: str = _setting(
         "127.0.0.1", "Address the Prometheus exporter listens on (0.0.0.0: every interface).",
     )

@@ -19,6 +19,7 @@ from worker.cli.ops import COMMANDS as OPS_COMMANDS
 from worker.cli.override import override
 from worker.cli.recode import recode
 from worker.cli.resolve import resolve_command
+from worker.cli.review import review
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,6 +40,7 @@ cli.add_command(resolve_command)
 cli.add_command(override)
 cli.add_command(edits_command)
 jobs_command.add_command(purge_command)
+cli.add_command(review)
 for _command in JOB_COMMANDS:
     cli.add_command(_command)
 for _command in OPS_COMMANDS:

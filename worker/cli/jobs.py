@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ from typing import IO, Any
 
 import click
 
-from worker import breakers
+from worker import breakers, contract
 from worker.cli.base import ensure_schema, sigterm_interrupts
 from worker.errors import DependencyUnavailable, JobError
 from worker.inbox.files import write_atomically
@@ -228,12 +229,20 @@ def run_command(file: Path, output: Path, output_format: str, processes: int | N
 @click.option("--limit", default=20, show_default=True, help="How many of the newest jobs.")
 @click.pass_context
 def jobs_command(ctx: click.Context, limit: int) -> None:
-    """List the newest jobs: id, status, lines, name. `dxcoder jobs purge` removes old ones."""
+    """List the newest jobs: id, status, lines, lines needing review, name. `dxcoder jobs
+    purge` removes old ones."""
+    from worker import db
+    from worker.review.queue import needs_review_counts
+
     if ctx.invoked_subcommand is not None:
         return
     ensure_schema()
-    for job in jobs.list_jobs(limit):
+    listed = jobs.list_jobs(limit)
+    with db.session_scope() as session:
+        waiting = needs_review_counts(session, [job.id for job in listed])
+    for job in listed:
         click.echo(f"{job.id}  {job.status:<8} {job.total_lines:>9,} lines  "
+                   f"{waiting.get(job.id, 0):>7,} needs_review  "
                    f"{job.created_at:%Y-%m-%d %H:%M}  {job.name}")
 
 
@@ -263,11 +272,19 @@ def status_command(job_id: str, as_json: bool) -> None:
               default="csv", show_default=True, help="Format to write (--format is an alias).")
 @click.option("--by-claim", is_flag=True, help="One row per claim (X12: CLM01; else the id "
               "column): claim_id, lines, statuses, codes, principal_code, flags.")
-def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool) -> None:
+@click.option("--status", "status", type=click.Choice(list(contract.STATUSES)),
+              help="Only the lines of this status (needs_review: what waits for a person).")
+def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool,
+                    status: str | None) -> None:
     """One row per input line, in input order, streamed (CSV is safe to open in a spreadsheet)."""
     ensure_schema()
+    if status is not None and by_claim:
+        raise click.BadParameter("--status filters lines; --by-claim writes claims",
+                                 param_hint="--status")
     _refuse_purged(job_id)
     write = claims.write_claim_results if by_claim else results.write_results
+    if status is not None:
+        write = functools.partial(results.write_results, status=status)
     if output is None:
         write(job_id, sys.stdout, fmt)
         return

@@ -90,7 +90,11 @@ def override_list(as_json: bool) -> None:
     with db.session_scope() as session:
         rows = session.scalars(select(Override).order_by(Override.term_key)).all()
         records = [{"term": r.term, "term_key": r.term_key, "code": r.code, "note": r.note,
-                    "created_at": r.created_at.isoformat(timespec="seconds") if r.created_at else None}
+                    "created_at": r.created_at.isoformat(timespec="seconds") if r.created_at else None,
+                    # Approved in review (dxcoder review import --scope global).
+                    "reviewer": r.reviewer, "job": r.job_id,
+                    "dos_from": r.dos_from.isoformat() if r.dos_from else None,
+                    "dos_to": r.dos_to.isoformat() if r.dos_to else None}
                    for r in rows]
     if as_json:
         for record in records:
@@ -101,6 +105,10 @@ def override_list(as_json: bool) -> None:
         return
     for record, row in zip(records, rows, strict=True):
         note = f"  ({record['note']})" if record["note"] else ""
+        if record["reviewer"]:
+            window = (f", dates of service {record['dos_from'] or '…'} to {record['dos_to'] or '…'}"
+                      if record["dos_from"] or record["dos_to"] else "")
+            note += f"  [review: {record['reviewer']}, job {str(record['job'])[:12]}{window}]"
         when = row.created_at
         if when is not None and when.tzinfo is not None:
             when = when.astimezone(dt.UTC)

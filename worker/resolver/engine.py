@@ -110,6 +110,7 @@ class Resolver:
         self._icd9_titles: dict[str, tuple[str, str]] | None = None
         self._icd9_by_title: dict[str, tuple[str, ...]] | None = None
         self._overrides: dict[str, str] = {}
+        self._windowed: dict[str, tuple[tuple[dt.date | None, dt.date | None, str], ...]] = {}
         self._abbreviations: dict[str, loading.Abbreviation] = {}
         self._memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # Free text by its key and release: "Essential Hypertension" and "essential  hypertension"
@@ -164,7 +165,33 @@ class Resolver:
             for key in distinct:
                 label, note = key[2]
                 distinct[key] = self._fields(key[0], key[1], label, note)
-            return [distinct[key] for key in keys]
+            found = [distinct[key] for key in keys]
+            if self._windowed:
+                self._apply_windows(items, keys, found)
+            return found
+
+    def _apply_windows(self, items: Sequence[tuple[Any, Any, Any]], keys: list[tuple[Any, ...]],
+                       found: list[tuple[Any, ...]]) -> None:
+        """Approved overrides that hold only for some dates of service: the memo keys by
+        release, not by day, so they are applied per item, after it."""
+        term_keys: dict[str, str] = {}
+        for at, (term, _system, on) in enumerate(items):
+            if not isinstance(term, str):
+                continue
+            key = term_keys.get(term)
+            if key is None:
+                key = term_keys[term] = text_key(term)
+            windows = self._windowed.get(key)
+            label = keys[at][2][0]
+            if not windows or not label:
+                continue
+            day = on.date() if isinstance(on, dt.datetime) else on
+            for start, end, code in windows:
+                if isinstance(day, dt.date) and (start is None or day >= start) \
+                        and (end is None or day <= end):
+                    found[at] = _as_fields(overrides.resolve_override(code, self._table(label)),
+                                           label)
+                    break
 
     def _safe_key(self, term: Any, system: Any, on: Any, release: str | None) -> tuple[Any, ...]:
         term = term if isinstance(term, str) else None
@@ -183,6 +210,7 @@ class Resolver:
             old_rows = dict((n, (a, b)) for n, a, b in self._stamp[0]) if self._stamp else {}
             new_rows = {n: (a, b) for n, a, b in rows}
             self._overrides = loading.overrides(session)
+            self._windowed = loading.windowed_overrides(session)
             releases_changed = {n: v for n, v in old_rows.items() if n.startswith("release:")} != \
                 {n: v for n, v in new_rows.items() if n.startswith("release:")}
             if (releases_changed or old_rows.get("data:synonyms") != new_rows.get("data:synonyms")

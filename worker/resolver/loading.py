@@ -123,9 +123,24 @@ def icd9_titles(session: Session) -> dict[str, tuple[str, str]]:
 
 
 def overrides(session: Session) -> dict[str, str]:
-    """Normalized term -> code of every approved override."""
+    """Normalized term -> code of every approved override that holds on every date of service
+    (those with a window: windowed_overrides)."""
     return {key: code for key, code in session.execute(
-        select(Override.term_key, Override.code).order_by(Override.term_key))}
+        select(Override.term_key, Override.code)
+        .where(Override.dos_from.is_(None), Override.dos_to.is_(None))
+        .order_by(Override.term_key))}
+
+
+def windowed_overrides(session: Session
+                       ) -> dict[str, tuple[tuple[dt.date | None, dt.date | None, str], ...]]:
+    """Normalized term -> (first day, last day, code) of the approved overrides that hold only
+    for some dates of service (a reviewer's decision kept with a window, worker.review)."""
+    found: dict[str, tuple[tuple[dt.date | None, dt.date | None, str], ...]] = {}
+    for key, start, end, code in session.execute(
+            select(Override.term_key, Override.dos_from, Override.dos_to, Override.code)
+            .where((Override.dos_from.is_not(None)) | (Override.dos_to.is_not(None)))):
+        found[key] = (*found.get(key, ()), (start, end, code))
+    return found
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

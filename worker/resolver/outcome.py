@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from worker import contract
 from worker.contract import ERROR, INVALID_INPUT, NEEDS_REVIEW, NO_MATCH, RESOLVED
 
 MAX_ALTERNATIVES = 5
@@ -22,6 +23,9 @@ SHORT_TITLE = "short_title"
 SYNONYM = "synonym"
 ABBREVIATION = "abbreviation"
 FUZZY = "fuzzy"
+# Not the resolver's: a person's decision in the review queue (worker.review); listed here so
+# every method a result carries is in one place.
+REVIEW = contract.REVIEW
 
 # Term kinds in the database -> the method that reports a match on them.
 KIND_METHOD = {

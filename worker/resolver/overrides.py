@@ -9,8 +9,13 @@ from worker.resolver import outcome as out
 from worker.resolver.hierarchy import CodeTable
 from worker.resolver.outcome import Outcome
 
+# An approved mapping that says the entry has nothing to code (a review decision `no_match`).
+NO_CODE = "no_match"
+
 
 def resolve_override(code: str, table: CodeTable) -> Outcome:
+    if code == NO_CODE:
+        return out.no_match("approved override: nothing to code", out.OVERRIDE)
     if "+" in code:
         return _override_parts(code.split("+"), table)
     if code in table.billable:

@@ -293,3 +293,26 @@ def unmet(entry: Qualifiers, title: Qualifiers) -> str:
     if entry.trimester and title.trimester in (None, "unspecified"):
         return "trimester"
     return ""
+
+
+def satisfied_names(entry: Qualifiers, title: Qualifiers) -> list[str]:
+    """The qualifiers `satisfied` counts, by name and value ("side left", "encounter
+    initial"): what a reviewer is shown beside each candidate (worker.review)."""
+    names = []
+    if entry.side and (title.side == entry.side or
+                       entry.side in ("right", "left") and title.side == "unilateral"):
+        names.append(f"side {entry.side}")
+    if entry.encounter and title.encounter == entry.encounter:
+        names.append(f"encounter {entry.encounter}")
+    if entry.acuity and (title.acuity == entry.acuity or
+                         entry.acuity == "chronic" and title.acuity == "chronic or unspecified"):
+        names.append(f"acuity {entry.acuity}")
+    if entry.with_ and entry.with_ <= title.with_:
+        names.append("with " + " ".join(sorted(entry.with_)))
+    if entry.without and entry.without <= title.without:
+        names.append("without " + " ".join(sorted(entry.without)))
+    if entry.trimester and title.trimester == entry.trimester:
+        names.append(f"trimester {entry.trimester}")
+    if entry.stage and title.stage == entry.stage:
+        names.append(f"stage {entry.stage}")
+    return names

@@ -12,7 +12,7 @@ partition would otherwise lock the job table, and its rows are only written for 
 exist. SQLite has no partitions: nothing changes there.
 
 Revision ID: 0008
-Revises: 0006 (the lead re-chains it after 0007 at merge)
+Revises: 0007
 Create Date: 2026-12-06 21:00:00
 """
 
@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from worker.lifecycle import partitions
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
