@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+import redis.exceptions
+import sqlalchemy.exc
+
 
 class DxcoderError(Exception):
     """Base of every error dxcoder raises on purpose; the CLI prints its message on one line."""
@@ -51,3 +56,42 @@ class DependencyUnavailable(TransientError):
 class UnsafeDirectory(DxcoderError):
     """A directory dxcoder writes claims data into (the inbox's outbox/, archive/, rejected/) is a
     symbolic link or not a directory; the message names it and says what to do."""
+
+
+class UnsafePath(DxcoderError):
+    """A name that is not a plain file name inside the inbox (a path, '..', a symlink)."""
+
+
+class FileRejected(DxcoderError):
+    """The whole file cannot be read as claims data (empty, unknown format, no term column,
+    unreadable, truncated X12 envelope). Permanent: the message names the file and what to do."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {problem}")
+        self.path = os.fspath(path)
+        self.problem = problem
+
+
+class BrokerUnavailable(TransientError):
+    """The broker refused or dropped a publish (tasks.broker turns kombu's connection errors
+    into this, so the domain can tell an outage from a bug without importing kombu)."""
+
+
+# Connection-type failures: the server is down, restarting, refusing or full. The one list the
+# task retries (autoretry_for), the breakers (what counts as a failure of their dependency) and
+# the inbox (try the step again next poll) share; everything else is permanent for this attempt.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError)
+REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerUnavailable,
+    ConnectionError, TimeoutError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, *DATABASE_ERRORS,
+                                                     *REDIS_ERRORS)
+_BY_DEPENDENCY = {"postgresql": DATABASE_ERRORS, "redis": REDIS_ERRORS}
+
+
+def is_transient(exc: BaseException, dependency: str | None = None) -> bool:
+    """Whether `exc` is an outage (retry later) rather than a bug or bad data; with
+    `dependency` ("postgresql", "redis"), an outage of that one (what its breaker counts)."""
+    return isinstance(exc, _BY_DEPENDENCY[dependency] if dependency else TRANSIENT_ERRORS)

@@ -42,9 +42,9 @@ FAST = {"task_time_limit": 10, "task_soft_time_limit": 8, "breaker_db_reset_time
 
 
 def _enqueue(ids, priority):  # type: ignore[no-untyped-def]
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(ids, priority)
+    publish_job_chunks(ids, priority)
 
 
 def _use(pipeline: PipelineEnv) -> None:
@@ -109,14 +109,14 @@ def test_3_postgres_stopped_for_60_seconds(throwaway_pg: ThrowawayPostgres, faul
     try:
         job = producer.submit(fault_file, enqueue=None, force=True)
         ids = [c.id for c in _chunks(job.job_id)]
-        from tasks.enqueue import enqueue_chunks
+        from tasks.broker import publish_job_chunks
 
-        enqueue_chunks(ids[:4], 0)
+        publish_job_chunks(ids[:4], 0)
         wait_for(lambda: sum(c.status == "done" for c in _chunks(job.job_id)) >= 2, 120,
                  "the first chunks")
         db.dispose()
         throwaway_pg.stop()
-        enqueue_chunks(ids[4:], 0)  # the rest of the job arrives during the outage
+        publish_job_chunks(ids[4:], 0)  # the rest of the job arrives during the outage
         time.sleep(60)
         throwaway_pg.start()
         back_at = time.monotonic()
@@ -308,9 +308,9 @@ def test_9_postgres_refusing_new_connections(throwaway_pg: ThrowawayPostgres, fa
             except psycopg2.OperationalError as exc:
                 assert "too many clients" in str(exc) or "remaining connection slots" in str(exc)
                 break
-        from tasks.enqueue import enqueue_chunks
+        from tasks.broker import publish_job_chunks
 
-        enqueue_chunks(ids, 0)
+        publish_job_chunks(ids, 0)
         time.sleep(15)  # the workers knock on a full server
         refused = [e for e in worker.events() if e.get("event") == "chunk.retry"]
         assert refused, "the workers should have met the full server"

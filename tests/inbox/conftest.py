@@ -27,9 +27,9 @@ def age(path: Path, seconds: float = 3600) -> None:
 
 
 def enqueue(ids, priority):  # type: ignore[no-untyped-def]
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(ids, priority)
+    publish_job_chunks(ids, priority)
 
 
 def poll_until_settled(inbox: Inbox, timeout: float = 180) -> list[PollReport]:

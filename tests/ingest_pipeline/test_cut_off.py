@@ -127,11 +127,9 @@ def test_redis_lost_while_staging_leaves_a_job_the_reconciler_completes(
 
     # Redis is back (the shared one): the reconciler sends what was never sent.
     pipeline.start_worker()
-    from tasks.enqueue import enqueue_chunks
-    from tasks.maintenance import queue_length
-    from worker.pipeline.reconcile import reconcile
+    from tasks.reconcile import reconcile_once
 
-    assert reconcile(enqueue_chunks, queue_length) == 10
+    assert reconcile_once() == 10
     wait_until(lambda: jobs.job_status(job_id).finished, timeout=300, what="the job")
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(ResultRow)

@@ -95,6 +95,7 @@ def test_a_retried_line_counts_once(pipeline: PipelineEnv) -> None:
     totals are the job's 400 lines by their final status, not 800 attempts."""
     from prometheus_client import generate_latest
 
+    from tasks import broker
     from worker.ops.exporter import build_registry
     from worker.settings import get_settings
 
@@ -109,7 +110,7 @@ def test_a_retried_line_counts_once(pipeline: PipelineEnv) -> None:
     status = jobs.job_status(job_id)
     assert status.ok and sum(status.by_status.values()) == 400
 
-    body = generate_latest(build_registry(get_settings())).decode()
+    body = generate_latest(build_registry(get_settings(), broker)).decode()
     metrics: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
     for family in text_string_to_metric_families(body):
         for sample in family.samples:

@@ -82,9 +82,9 @@ def test_a_worker_refuses_chunks_of_another_database(pipeline: PipelineEnv,
 
 
 def _enqueue(chunk_ids: list[int], priority: int) -> None:
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(chunk_ids, priority)
+    publish_job_chunks(chunk_ids, priority)
 
 
 def test_identity_is_the_same_under_another_host_name_and_differs_per_database(
@@ -119,7 +119,8 @@ def test_retry_of_an_embedded_job_resolves_here_and_sends_nothing(sqlite_url: st
 
 def test_a_worker_refuses_recode_chunks_of_another_database(pipeline: PipelineEnv,
                                                             tmp_path: Path) -> None:
-    from tasks.recode import enqueue_recode_chunks, recode_chunk
+    from tasks.broker import publish_recode_chunks
+    from tasks.recode import recode_chunk
     from tests.recode.helpers import FY2026_DAY, claims_file, submit
     from worker.models import RecodeChunk
     from worker.recode import runs
@@ -146,7 +147,7 @@ def test_a_worker_refuses_recode_chunks_of_another_database(pipeline: PipelineEn
         code = session.scalar(select(ResultRow.code).where(ResultRow.job_id == job_id))
     assert {tuple(row) for row in chunk_rows} == {("queued", 0)} and code == "G35"
     # Stamped by this database, the same chunks are served.
-    runs.enqueue(started.chunk_ids, enqueue_recode_chunks)
+    runs.enqueue(started.chunk_ids, publish_recode_chunks)
     deadline = time.monotonic() + 120
     while runs.get_run(str(started.run_id)).status == "running":
         assert time.monotonic() < deadline, "the run did not finish"

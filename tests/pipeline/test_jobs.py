@@ -82,9 +82,9 @@ def test_redelivered_chunks_change_nothing(pipeline: PipelineEnv) -> None:
 
 
 def _enqueue(ids, priority):  # type: ignore[no-untyped-def]
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(ids, priority)
+    publish_job_chunks(ids, priority)
 
 
 def test_task_metrics_add_up_to_the_job_totals(pipeline: PipelineEnv) -> None:
@@ -174,11 +174,10 @@ def test_reconciler_sends_chunks_that_were_never_sent(pipeline: PipelineEnv) -> 
         assert job is not None
         job.created_at = job.created_at.replace(year=job.created_at.year - 1)
     pipeline.start_worker()
-    from tasks.maintenance import queue_length
-    from worker.pipeline.reconcile import reconcile
+    from tasks.reconcile import reconcile_once
 
-    assert reconcile(_enqueue, queue_length) == 8
-    assert reconcile(_enqueue, queue_length) == 0  # leases taken: a second run sends nothing
+    assert reconcile_once() == 8
+    assert reconcile_once() == 0  # leases taken: a second run sends nothing
     _wait(lambda: jobs.job_status(submitted.job_id).finished, what="the reconciled job")
     assert _result_lines(submitted.job_id) == list(range(2, 402))
 

@@ -36,18 +36,18 @@ def test_postgres_outage_walks_the_breaker_and_the_job_completes(
                       breaker_db_fail_max=3, breaker_db_reset_timeout=4, retry_backoff_max=4)
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
-        from tasks.enqueue import enqueue_chunks
+        from tasks.broker import publish_job_chunks
 
         submitted = producer.submit(SAMPLE, enqueue=None, force=True)
         with db.session_scope() as session:
             ids = list(session.scalars(select(Chunk.id).where(Chunk.job_id == submitted.job_id)
                                        .order_by(Chunk.chunk_no)))
-        enqueue_chunks(ids[:3], 0)
+        publish_job_chunks(ids[:3], 0)
         _wait(lambda: jobs.job_status(submitted.job_id).chunks_done == 3, 120, "first chunks")
         db.dispose()
 
         throwaway_pg.stop()
-        enqueue_chunks(ids[3:], 0)  # the rest of the job arrives while PostgreSQL is down
+        publish_job_chunks(ids[3:], 0)  # the rest of the job arrives while PostgreSQL is down
         _wait(lambda: any(e.get("new_state") == "open" for e in worker.events()), 60,
               "the breaker to open")
         time.sleep(6)  # stay down past one reset timeout: the trial call fails, it re-opens

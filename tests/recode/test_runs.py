@@ -27,13 +27,10 @@ def test_the_reconciler_sends_recode_chunks_that_were_never_sent(pipeline: Pipel
     with db.session_scope() as session:
         session.execute(update(RecodeRun).values(
             started_at=RecodeRun.started_at - dt.timedelta(minutes=5)))
-    import tasks.recode  # noqa: F401  (registers the sender, as in a worker)
-    from tasks.enqueue import enqueue_chunks
-    from tasks.maintenance import queue_length
-    from worker.pipeline.reconcile import reconcile
+    from tasks.reconcile import reconcile_once
 
-    assert reconcile(enqueue_chunks, queue_length) == 2
-    assert reconcile(enqueue_chunks, queue_length) == 0  # leases taken: nothing sent twice
+    assert reconcile_once() == 2
+    assert reconcile_once() == 0  # leases taken: nothing sent twice
     wait(lambda: run_row(str(started.run_id)).status == "done", what="the reconciled run")
     counts = run_row(str(started.run_id)).counts
     assert counts is not None and counts["expanded"] == 30 and counts["retitled"] == 30

@@ -20,9 +20,9 @@ from worker.settings import get_settings
 
 
 def _enqueue(chunk_ids: Sequence[int], priority: int) -> None:
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(chunk_ids, priority)
+    publish_job_chunks(chunk_ids, priority)
 
 
 def open_inbox(directory: Path, settle: float | None = None) -> Inbox:

@@ -14,7 +14,7 @@ import click
 
 from worker import breakers
 from worker.cli.base import ensure_schema, sigterm_interrupts
-from worker.errors import DependencyUnavailable, JobError
+from worker.errors import DependencyUnavailable, JobError, is_transient
 from worker.inbox.files import write_atomically
 from worker.pipeline import claims, jobs, producer, results
 from worker.settings import get_settings, mask_url
@@ -58,9 +58,9 @@ def _check_redis() -> None:
 
 
 def _enqueue(chunk_ids: Sequence[int], priority: int) -> None:
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(chunk_ids, priority)
+    publish_job_chunks(chunk_ids, priority)
 
 
 @click.command("submit")
@@ -90,9 +90,7 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
     except DependencyUnavailable as exc:
         raise JobError(_cut_off(file, started, str(exc))) from None
     except Exception as exc:
-        from worker.breakers import is_transient_redis_error
-
-        if is_transient_redis_error(exc):
+        if is_transient(exc, "redis"):
             raise JobError(_cut_off(file, started, "Redis failed while queueing chunks")) from None
         raise
     for warning in submitted.warnings:

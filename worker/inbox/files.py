@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from worker import private
-from worker.errors import UnsafeDirectory
+from worker.errors import UnsafeDirectory, UnsafePath
 
 OUTBOX, ARCHIVE, REJECTED = "outbox", "archive", "rejected"
 # Drop-off conventions for "still being written": a temporary suffix (curl/wget/browsers .part,
@@ -30,10 +30,6 @@ PART_SUFFIX = ".part"
 # them (DXCODER_INBOX_REQUIRE_MARKER).
 MARKER_SUFFIXES = (".done", ".ok")
 _HASH_BLOCK = 1 << 20
-
-
-class UnsafePath(Exception):
-    """A name that is not a plain file name inside the inbox (a path, '..', a symlink)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,15 +32,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-import redis.exceptions
 import sqlalchemy.exc
-from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy import select, text, update
 
 from worker import db
-from worker.errors import TransientError
+from worker.errors import FileRejected, UnsafePath, is_transient
 from worker.inbox import files
-from worker.ingest import FileRejected
 from worker.models import Chunk, InboxFile, utcnow
 from worker.pipeline import producer
 from worker.pipeline.jobs import job_status
@@ -52,10 +49,6 @@ log = logging.getLogger("dxcoder.inbox")
 SEEN, SUBMITTED, DONE, ARCHIVED, REJECTED = "seen", "submitted", "done", "archived", "rejected"
 SUPERSEDED = "superseded"  # the file changed after it was read; its new content has its own row
 UNFINISHED = (SEEN, SUBMITTED, DONE)
-# Failures that pass: the next poll tries the same step again.
-TRANSIENT = (TransientError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-             redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-             KombuOperationalError, ConnectionError, TimeoutError)
 
 # Content hashes of files already read, by (path, size, mtime_ns, inode): a file waiting for its
 # job is not read again on every poll, also across the beat task's polls in one worker process.
@@ -232,7 +225,7 @@ class Inbox:
             row = self._load(row_id)
             try:
                 path = files.inside(self.root, row.name)
-            except files.UnsafePath:
+            except UnsafePath:
                 # Never follow it; the row keeps its state (its job and results stay reachable)
                 # and the scan moves a symlink put in the file's place to rejected/.
                 log.warning("inbox.unsafe_path", extra={"inbox_file_id": row.id})
@@ -387,7 +380,7 @@ class Inbox:
     def _failed(self, report: PollReport, name: str, exc: BaseException,
                 row_id: int | None = None) -> None:
         report.failed.append((name, type(exc).__name__))
-        if isinstance(exc, TRANSIENT):
+        if is_transient(exc):  # it passes: the next poll tries the same step again
             log.warning("inbox.retry_later", extra={"inbox_file_id": row_id,
                                                     "error": type(exc).__name__})
         else:

@@ -29,7 +29,7 @@ from worker.ingest import Source, SourceLine, open_source
 from worker.memo import remember
 from worker.models import Chunk, InputLine, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
-from worker.pipeline.chunks import complete_job
+from worker.pipeline.jobs import complete_job
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.producer")
