@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from worker import breakers
 from worker.errors import BrokerUnavailable
 from worker.identity import database_identity
+from worker.pipeline import lease, producer
 from worker.settings import Settings, get_settings
 
 # Recoding is background work: the lowest Redis priority step, so submitted jobs go first.
@@ -23,6 +24,9 @@ RECODE_PRIORITY = 9
 # the queue itself for 0 and `queue\x06\x16N` for the others.
 _PRIORITY_SEP = "\x06\x16"
 _PRIORITY_STEPS = (3, 6, 9)
+# Chunk ids per publish-then-stamp step: a broker failure leaves at most this many sent but
+# unstamped (the reconciler's lease rule covers them).
+BATCH = 500
 _broker: redis.Redis | None = None
 
 
@@ -58,6 +62,31 @@ def publish_job_chunks(chunk_ids: Sequence[int], priority: int) -> None:
 def publish_recode_chunks(chunk_ids: Sequence[int], priority: int = RECODE_PRIORITY) -> None:
     """Publish `dxcoder.recode_chunk` messages for recode chunks (ids only, nothing stamped)."""
     _publish("dxcoder.recode_chunk", chunk_ids, priority)
+
+
+def send_job_chunks(chunk_ids: Sequence[int], priority: int | None = None) -> None:
+    """Send job chunks: publish a batch, then stamp it sent (`enqueued_at` and a lease); stops
+    at the first broker failure (re-raised). Chunks left unstamped are the reconciler's to send.
+    `priority`: by default from the job's chunk count (producer.job_priority)."""
+    ids = list(chunk_ids)
+    if not ids:
+        return
+    if priority is None:
+        priority = producer.job_priority(ids)
+    for at in range(0, len(ids), BATCH):
+        part = ids[at:at + BATCH]
+        publish_job_chunks(part, priority)
+        lease.stamp_sent(lease.JOB_CHUNKS, part)
+
+
+def send_recode_chunks(chunk_ids: Sequence[int]) -> None:
+    """Send recode chunks: publish a batch, then give it a lease; stops at the first broker
+    failure (re-raised). Chunks left without a lease are picked up by the reconciler."""
+    ids = list(chunk_ids)
+    for at in range(0, len(ids), BATCH):
+        part = ids[at:at + BATCH]
+        publish_recode_chunks(part)
+        lease.stamp_sent(lease.RECODE_CHUNKS, part)
 
 
 def queue_depth(client: redis.Redis | None = None, queue: str | None = None) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 from celery import Task
 
 from tasks.app import app
-from tasks.broker import publish_recode_chunks
+from tasks.broker import send_recode_chunks
 from tasks.policy import CHUNK_TASK_OPTIONS, chunk_retry_policy
 from worker import identity
 from worker.errors import TRANSIENT_ERRORS
@@ -22,11 +22,11 @@ from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.task")
 _s = get_settings()
-def start_and_enqueue(*, trigger: str, **scope: Any) -> runs.Started:
+def start_and_send(*, trigger: str, **scope: Any) -> runs.Started:
     """Plan (or resume) a run, commit, then send its chunks."""
     started = runs.start(trigger=trigger, **scope)
     if started.chunk_ids:
-        runs.enqueue(started.chunk_ids, publish_recode_chunks)
+        send_recode_chunks(started.chunk_ids)
     return started
 
 
@@ -40,7 +40,7 @@ def start_and_enqueue(*, trigger: str, **scope: Any) -> runs.Started:
 def nightly_recode(self: Task) -> dict[str, Any]:
     """Re-check every stored line whose outcome can change; exits early if a run is running."""
     with log_context(task_id=self.request.id, task_name=self.name):
-        started = start_and_enqueue(trigger="beat")
+        started = start_and_send(trigger="beat")
         if started.outcome == "busy":
             log.warning("recode.busy", extra={"run_id": started.run_id,
                                               "detail": started.detail})

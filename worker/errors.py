@@ -95,3 +95,26 @@ def is_transient(exc: BaseException, dependency: str | None = None) -> bool:
     """Whether `exc` is an outage (retry later) rather than a bug or bad data; with
     `dependency` ("postgresql", "redis"), an outage of that one (what its breaker counts)."""
     return isinstance(exc, _BY_DEPENDENCY[dependency] if dependency else TRANSIENT_ERRORS)
+
+
+class SendFailed(TransientError):
+    """A submit staged its whole job but the broker failed while its chunks were being sent:
+    the job (`job_id`) is stored and the reconciler sends the rest; `cause` says what failed."""
+
+    def __init__(self, job_id: str, cause: BaseException) -> None:
+        super().__init__(f"{cause} after job {job_id} was stored")
+        self.job_id = job_id
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[type[SendFailed], tuple[str, BaseException]]:
+        return type(self), (self.job_id, self.cause)
+
+
+class SubmitInterrupted(KeyboardInterrupt):
+    """A submit stopped by Ctrl-C or SIGTERM (still a KeyboardInterrupt). What it had staged
+    is deleted; `job_id` names its job only when that job was whole and kept (it had
+    completed), else None."""
+
+    def __init__(self, job_id: str | None) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id

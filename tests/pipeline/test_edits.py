@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.clitools import run_dxcoder
+from tests.clitools import cli, run_dxcoder
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import cli
 from worker import db
 from worker.models import Job, TaskMetric
 

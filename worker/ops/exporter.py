@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 
 from worker import db
 from worker.ops import health
-from worker.pipeline.jobs import RETRY_CORRECTION
+from worker.pipeline.jobs import RETRY_CORRECTION, ChunkState
 from worker.settings import Settings
 
 log = logging.getLogger("dxcoder.exporter")
@@ -175,7 +175,7 @@ class DxcoderCollector(Collector):
                                   "Deliveries of chunks beyond the first (retries, lost workers, "
                                   "reconciler re-sends)", value=int(redeliveries or 0))
         chunks = GaugeMetricFamily("dxcoder_chunks", "Chunks by status", labels=["status"])
-        for status in ("queued", "running", "done", "error"):
+        for status in (*ChunkState.UNFINISHED, *ChunkState.FINISHED):
             chunks.add_metric([status], int(chunk_counts.get(status, 0)))
         yield chunks
         jobs = GaugeMetricFamily("dxcoder_jobs", "Jobs by status", labels=["status"])

@@ -22,8 +22,9 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from worker import contract, db
-from worker.bulk import copy_csv_text, csv_cells
+from worker.bulk import copy_csv_text
 from worker.contract import Result
+from worker.csvcells import copy_cells
 from worker.memo import remember
 from worker.models import Chunk, Job, TaskMetric, utcnow
 from worker.pipeline import edits, lease
@@ -204,14 +205,14 @@ _FROM_INPUT = contract.RESULT_FIELDS.index("input")
 
 def _copy_text(job_id: str, stamp: str, results: Sequence[ResultTuple]) -> str:
     """The rows of _rows as COPY CSV text, exactly as copy_rows would write them."""
-    head = csv_cells((job_id, stamp))
+    head = copy_cells((job_id, stamp))
     tails, lines = _COPY_TAILS, []
     days: dict[Any, str] = {None: ""}  # unquoted empty: NULL
     for result in results:
         key = result[_FROM_INPUT:_DOS]
         tail = tails.get(key)
         if tail is None:
-            tail = remember(tails, key, csv_cells(key), _COPY_TAIL_MEMO)
+            tail = remember(tails, key, copy_cells(key), _COPY_TAIL_MEMO)
         day = days.get(result[_DOS])
         if day is None:
             day = days[result[_DOS]] = str(iso_date(result[_DOS]))

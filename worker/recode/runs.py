@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from sqlalchemy import func, insert, select, update
@@ -28,8 +28,6 @@ from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.recode")
 
-# Enqueue callback: recode chunk ids -> None; raises on broker failure.
-Enqueue = Callable[[Sequence[int]], None]
 # Key of the advisory lock planners take (any constant bigint; "dxrecod" in ASCII).
 ADVISORY_KEY = 0x6478_7265_636F_64
 START_GRACE = dt.timedelta(seconds=60)
@@ -178,21 +176,6 @@ def _resume(session: Session, run: RecodeRun, now: dt.datetime) -> Started:
         complete(session, run.id)  # every chunk finished but the run was never counted done
     log.warning("recode.resumed", extra={"run_id": run.id, "chunks": len(ids)})
     return Started(run.id, "resumed", _planned_lines(session, run.id, ids), len(ids), tuple(ids))
-
-
-def enqueue(chunk_ids: Sequence[int], send: Enqueue, *, batch: int = 500) -> None:
-    """Send chunk ids, then give them a lease; stops at the first broker failure (re-raised).
-
-    Chunks left without a lease are picked up by the next start (the run looks stale).
-    """
-    for at in range(0, len(chunk_ids), batch):
-        part = list(chunk_ids[at:at + batch])
-        send(part)
-        lease = utcnow() + dt.timedelta(seconds=get_settings().lease_seconds)
-        with db.session_scope() as session:
-            session.execute(update(RecodeChunk).where(RecodeChunk.id.in_(part),
-                                                      RecodeChunk.status == "queued")
-                            .values(lease_until=lease))
 
 
 def complete(session: Session, run_id: str) -> dict[str, Any]:
