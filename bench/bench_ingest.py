@@ -3,10 +3,10 @@
     .venv/bin/python bench/bench_ingest.py                 # 100k and 1M lines, median of 3 runs
     .venv/bin/python bench/bench_ingest.py --big-gb 2      # plus a ~2 GB file (1M lines repeated)
 
-Each measurement runs `producer.submit(file, enqueue=None)` (stream, COPY into input_line, job and
-chunk rows, one transaction) in a fresh Python process against a throwaway PostgreSQL database on
-the shared server, and reports wall time and the process's peak RSS (VmHWM). Flat RSS across sizes
-is what shows the file is streamed, not loaded.
+Each measurement runs `producer.stage_file(file)` (stream, COPY into input_line, job and
+chunk rows, ten chunks per transaction, nothing sent) in a fresh Python process against a
+throwaway PostgreSQL database on the shared server, and reports wall time and the process's
+peak RSS (VmHWM). Flat RSS across sizes is what shows the file is streamed, not loaded.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def stage_once(path: Path, database_url: str) -> dict[str, float]:
                                                   data_dir=str(ROOT / ".dxcoder")))
     baseline = peak_rss_kb()
     started = time.perf_counter()
-    submitted = producer.submit(path, enqueue=None, force=True)
+    submitted = producer.stage_file(path, force=True)
     elapsed = time.perf_counter() - started
     return {"seconds": elapsed, "lines": submitted.lines, "peak_rss_kb": peak_rss_kb(),
             "baseline_rss_kb": baseline}

@@ -9,9 +9,9 @@ Two throwaway databases on the shared server, both at the migration head:
 - `empty` holds one such job (the one exported there) and nothing else.
 
 Measured, medians of --runs runs, with the ratios against the baseline of the same run:
-- submit: `producer.submit(file, enqueue=None)` of a --lines CSV (stream, COPY into input_line,
+- submit: `producer.stage_file(file)` of a --lines CSV (stream, COPY into input_line,
   job, partitions and chunks, one transaction) on `full` vs `empty` (goal: under 10% slower);
-- export: `results.write_results(job)` of one job to /dev/null on `full` vs `empty` (should not
+- export: `export.export_results(job)` of one job to /dev/null on `full` vs `empty` (should not
   depend on how many rows the tables hold);
 - purge: `jobs purge` of the oldest half of the jobs on `full` (DETACH + DROP of partitions),
   total and per job.
@@ -36,7 +36,7 @@ import sqlalchemy as sa  # noqa: E402
 from worker import db, migrate  # noqa: E402
 from worker import settings as settings_module  # noqa: E402
 from worker.lifecycle import partitions, purge  # noqa: E402
-from worker.pipeline import producer, results  # noqa: E402
+from worker.pipeline import export, producer  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 
 PG_SERVER = os.environ.get("DXCODER_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
@@ -93,7 +93,7 @@ def claims_csv(path: Path, lines: int) -> Path:
 def time_submit(url: str, data_dir: Path, path: Path) -> float:
     use(url, data_dir)
     started = time.perf_counter()
-    submitted = producer.submit(path, enqueue=None, force=True)
+    submitted = producer.stage_file(path, force=True)
     took = time.perf_counter() - started
     producer.discard_job(submitted.job_id)  # keep the database as it was (partitions too)
     return took
@@ -103,7 +103,7 @@ def time_export(url: str, data_dir: Path, job_id: str) -> float:
     use(url, data_dir)
     with open(os.devnull, "w") as sink:
         started = time.perf_counter()
-        count = results.write_results(job_id, sink, "csv")
+        count = export.export_results(job_id, sink, "csv")
         took = time.perf_counter() - started
     assert count > 0
     return took

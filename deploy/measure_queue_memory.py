@@ -2,7 +2,7 @@
 
     DXCODER_BROKER_URL=redis://host:6379/15 python deploy/measure_queue_memory.py --messages 10000
 
-Uses the producer's own path (tasks.enqueue), so the message is exactly what a submit sends.
+Uses the producer's own path (tasks.broker), so the message is exactly what a submit sends.
 Run it against a Redis (or a database number) with nothing else on it: it reads INFO memory
 before and after, then deletes its queue. Prints one JSON object.
 """
@@ -25,16 +25,16 @@ def main() -> None:
 
     import redis
 
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
     from worker.settings import get_settings
 
     client = redis.Redis.from_url(get_settings().broker_url)
-    enqueue_chunks([0], 0)  # connect and declare first, so they are not counted
+    publish_job_chunks([0], 0)  # connect and declare first, so they are not counted
     client.delete(queue)
     time.sleep(1.0)
     before = int(client.info("memory")["used_memory"])
     started = time.perf_counter()
-    enqueue_chunks(list(range(1, args.messages + 1)), 0)
+    publish_job_chunks(list(range(1, args.messages + 1)), 0)
     elapsed = time.perf_counter() - started
     after = int(client.info("memory")["used_memory"])
     sample = client.lindex(queue, 0) or b""

@@ -10,7 +10,7 @@ from tasks.app import app
 from tasks.policy import CHUNK_TASK_OPTIONS, chunk_retry_policy
 from worker import breakers, identity
 from worker.logs import log_context
-from worker.pipeline import chunks
+from worker.pipeline import chunks, lease
 
 
 # Queue: settings.queue ("dxcoder.resolve"), routed by task_routes in celeryconfig (the task's
@@ -21,8 +21,8 @@ def resolve_chunk(self: Task, chunk_id: int, database: str | None = None) -> dic
     idempotent under redelivery. A message for another database is refused: acknowledged, not
     retried, nothing written (worker.identity)."""
     with log_context(task_id=self.request.id, task_name=self.name, chunk_id=chunk_id), \
-            chunk_retry_policy(self, "chunk", lambda reason: chunks.record_failure(
-                chunk_id, reason, requeue=True)):
+            chunk_retry_policy(self, "chunk", lambda reason: lease.record_failure(
+                lease.JOB_CHUNKS, chunk_id, reason)):
         if not identity.accepts(database, chunk_id=chunk_id, task_name=self.name):
             return {"outcome": "refused", "lines": 0, "job_id": None}
         states = breakers.get_breakers().states()

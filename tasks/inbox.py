@@ -8,7 +8,7 @@ from typing import Any
 from celery import Task
 
 from tasks.app import app
-from tasks.enqueue import enqueue_chunks
+from tasks.broker import send_job_chunks
 from worker.inbox import Inbox
 from worker.logs import log_context
 from worker.settings import get_settings
@@ -29,7 +29,7 @@ def inbox_poll(self: Task, directory: str | None = None) -> dict[str, Any]:
         if not target:
             log.warning("inbox.not_configured")
             return {"configured": False}
-        report = Inbox(target, enqueue=enqueue_chunks,
+        report = Inbox(target, send=send_job_chunks,
                        settle_seconds=get_settings().inbox_settle_seconds).poll()
         counts = {"submitted": len(report.submitted), "completed": len(report.completed),
                   "archived": len(report.archived), "rejected": len(report.rejected),

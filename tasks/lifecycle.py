@@ -11,7 +11,7 @@ from typing import Any
 from celery import Task
 
 from tasks.app import app
-from tasks.policy import TRANSIENT
+from worker.errors import TRANSIENT_ERRORS
 from worker.lifecycle.purge import retention_purge
 from worker.logs import log_context
 from worker.settings import get_settings
@@ -24,7 +24,7 @@ _s = get_settings()
 # skipped), so redelivery does no harm; transient outages retry, then the next day catches up.
 @app.task(name="dxcoder.retention_purge", bind=True, acks_late=True,
           soft_time_limit=_s.task_soft_time_limit, time_limit=_s.task_time_limit,
-          autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=_s.retry_backoff_max,
+          autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_backoff_max=_s.retry_backoff_max,
           retry_jitter=True, max_retries=5, ignore_result=True)
 def retention_purge_task(self: Task) -> dict[str, Any]:
     """Purge every finished job and inbox archive/outbox file older than the retention."""

@@ -9,24 +9,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import redis.exceptions
-import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from worker.errors import DependencyUnavailable
+from worker.errors import TRANSIENT_ERRORS, DependencyUnavailable
 from worker.logs import safe_traceback
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.task")
 _s = get_settings()
 
-# Transient: the server is down, restarting or full. Retried with exponential backoff and jitter
+# Transient (worker.errors.TRANSIENT_ERRORS): retried with exponential backoff and jitter
 # (1, 2, 4 ... capped at retry_backoff_max s; 12 retries outlast a two-minute outage with room).
 # Everything else is permanent for this attempt: data errors never reach here (they become
 # invalid_input lines), and a bug is retried a few times through the chunk's attempt counter.
-TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-             sqlalchemy.exc.TimeoutError, redis.exceptions.ConnectionError)
 
 # Options of a task that works on one chunk: the message is acknowledged only after the work
 # (a lost worker's chunk comes back), transient errors retry with backoff, nothing is stored.
@@ -36,7 +32,7 @@ CHUNK_TASK_OPTIONS: dict[str, Any] = {
     "reject_on_worker_lost": True,
     "soft_time_limit": _s.task_soft_time_limit,
     "time_limit": _s.task_time_limit,
-    "autoretry_for": TRANSIENT,
+    "autoretry_for": TRANSIENT_ERRORS,
     "retry_backoff": True,
     "retry_backoff_max": _s.retry_backoff_max,
     "retry_jitter": True,
@@ -63,7 +59,7 @@ def chunk_retry_policy(task: Task, event: str, record_failure: Callable[[str], N
                                              "retries": retries})
         raise task.retry(exc=exc, countdown=countdown,
                          max_retries=_s.task_max_retries * 3) from None
-    except TRANSIENT as exc:
+    except TRANSIENT_ERRORS as exc:
         log.warning(f"{event}.retry", extra={"reason": type(exc).__name__, "retries": retries})
         raise  # autoretry_for: exponential backoff with jitter
     except SoftTimeLimitExceeded:

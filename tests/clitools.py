@@ -1,4 +1,5 @@
-"""Run the installed `dxcoder` command as a user would, against a given database."""
+"""Run the installed `dxcoder` command as a user would, against a given database; wait for what
+it does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import sqlalchemy.exc
+
+if TYPE_CHECKING:
+    from tests.conftest import PipelineEnv
+
+
+class _Service(Protocol):
+    def alive(self) -> bool: ...
+
+    def log(self) -> str: ...
 
 DXCODER = str(Path(sys.executable).with_name("dxcoder"))
 
@@ -21,6 +34,43 @@ def run_dxcoder(*args: str, database_url: str, data_dir: Path | str, timeout: fl
     environ.update(env or {})
     return subprocess.run([DXCODER, *args], capture_output=True, text=True, env=environ,
                           timeout=timeout, input=input, check=False)
+
+
+def cli(env: PipelineEnv, *args: str, timeout: float = 300, **settings: object
+        ) -> subprocess.CompletedProcess[str]:
+    """The installed `dxcoder` on the pipeline's database and queue; settings override its env
+    (database_url and broker_url included)."""
+    fixed = {k: settings.pop(k) for k in ("database_url", "broker_url") if k in settings}
+    environ = env.env(**settings)
+    environ.update({f"DXCODER_{k.upper()}": str(v) for k, v in fixed.items()})
+    return run_dxcoder(*args, database_url=env.database_url, data_dir=env.tmp_path,
+                       env=environ, timeout=timeout)
+
+
+# What a predicate may raise while the thing it looks at is not there yet: a server not yet
+# listening (or down on purpose), a database restarting.
+NOT_YET = (OSError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 120, what: str = "condition", *,
+               poll: float = 0.3, service: _Service | None = None) -> Any:
+    """Poll until predicate() returns something true and return it; fail naming `what` after
+    `timeout` s, or at once if `service` (a process the wait depends on) has exited."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except NOT_YET as exc:
+            value, last = None, exc
+        if value:
+            return value
+        if service is not None and not service.alive():
+            raise AssertionError(f"{what}: process exited\n{service.log()[-3000:]}")
+        time.sleep(poll)
+    detail = f" (last: {type(last).__name__})" if last is not None else ""
+    log = f"\n{service.log()[-3000:]}" if service is not None else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}{log}")
 
 
 def one_code_csv(path: Path, lines: int) -> Path:

@@ -19,7 +19,7 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from tests.servers import ThrowawayPostgres
+from tests.servers import ThrowawayPostgres, ThrowawayRedis
 from tests.workers import Worker, dxcoder_env
 from worker import db, migrate
 from worker import settings as settings_module
@@ -211,6 +211,17 @@ def throwaway_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Throwaway
     yield server
     db.dispose()
     server.destroy()
+
+
+@pytest.fixture
+def throwaway_redis() -> Iterator[ThrowawayRedis]:
+    """A Redis server of the test's own, started on a free port, for cases that stop or
+    restart it, or read what it holds (the shared one is never touched); destroyed after."""
+    server = ThrowawayRedis().start()
+    try:
+        yield server
+    finally:
+        server.destroy()
 
 
 def database_on(server: ThrowawayPostgres) -> str:

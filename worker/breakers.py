@@ -1,6 +1,7 @@
 """Circuit breakers (pybreaker) for PostgreSQL and Redis, their state shared across processes in Redis.
 
-One breaker per dependency, each in its own Redis namespace. Only connection-type failures count;
+One breaker per dependency, each in its own Redis namespace. Only connection-type failures count
+(worker.errors.is_transient);
 business and data errors are excluded so a bad file can never open a breaker. Every state change
 is logged as a JSON event `breaker.state_change`.
 """
@@ -14,10 +15,9 @@ from collections.abc import Iterator
 
 import pybreaker
 import redis
-import sqlalchemy.exc
 
 from worker import db
-from worker.errors import DependencyUnavailable
+from worker.errors import DependencyUnavailable, is_transient
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("dxcoder.breaker")
@@ -26,19 +26,6 @@ POSTGRES, REDIS = "postgresql", "redis"
 # pybreaker logs a traceback for every Redis error while reading its own state; during a Redis
 # outage that would flood the log. Our listener and the retry events say what matters.
 logging.getLogger("pybreaker").setLevel(logging.CRITICAL)
-
-
-def is_transient_db_error(exc: BaseException) -> bool:
-    """Connection-type failures: the server is down, restarting, refusing or full."""
-    return isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                            sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError))
-
-
-def is_transient_redis_error(exc: BaseException) -> bool:
-    from kombu.exceptions import OperationalError as KombuOperationalError
-
-    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                            KombuOperationalError, ConnectionError, TimeoutError))
 
 
 class _StateLogger(pybreaker.CircuitBreakerListener):
@@ -71,14 +58,14 @@ class Breakers:
         self.postgres = pybreaker.CircuitBreaker(
             fail_max=settings.breaker_db_fail_max,
             reset_timeout=settings.breaker_db_reset_timeout,
-            exclude=[lambda exc: not is_transient_db_error(exc)],
+            exclude=[lambda exc: not is_transient(exc, POSTGRES)],
             listeners=listeners, name=POSTGRES,
             state_storage=self._storage(f"{namespace}:{POSTGRES}"),
         )
         self.redis = pybreaker.CircuitBreaker(
             fail_max=settings.breaker_redis_fail_max,
             reset_timeout=settings.breaker_redis_reset_timeout,
-            exclude=[lambda exc: not is_transient_redis_error(exc)],
+            exclude=[lambda exc: not is_transient(exc, REDIS)],
             listeners=listeners, name=REDIS,
             state_storage=self._storage(f"{namespace}:{REDIS}"),
         )

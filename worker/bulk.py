@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from worker.csvcells import cells_text
 from worker.db import is_postgres
 
 _BATCH = 5000
@@ -42,7 +41,7 @@ def _copy_postgres(session: Session, table: str, columns: Sequence[str],
 
 def copy_csv_text(session: Session, table: str, columns: Sequence[str], text: str,
                   options: str = "FORMAT csv") -> None:
-    """COPY ready CSV text (as _copy_csv or csv_cells write it) into `table` (PostgreSQL only)."""
+    """COPY ready CSV text (as _copy_csv or csvcells.copy_cells write it) into `table` (PostgreSQL only)."""
     if "\x00" in text:
         # PostgreSQL text cannot hold NUL; claims files sometimes do. Keep the line, mark the byte.
         text = text.replace("\x00", "\ufffd")
@@ -54,12 +53,6 @@ def copy_csv_text(session: Session, table: str, columns: Sequence[str], text: st
                            io.StringIO(text))
     finally:
         cursor.close()
-
-
-def csv_cells(values: Sequence[Any]) -> str:
-    """Values as one line of COPY's CSV, without its end, written as copy_rows writes them:
-    strings quoted, numbers bare. For values without None (copy_rows makes None a NULL)."""
-    return cells_text(values, quote_strings=True)
 
 
 def _copy_csv(columns: Sequence[str], batch: list[Sequence[Any]]) -> tuple[str, str]:

@@ -53,6 +53,12 @@ def cells_text(cells: Sequence[Any], *, quote_strings: bool = False) -> str:
     return buffer.getvalue()[:-3]
 
 
+def copy_cells(values: Sequence[Any]) -> str:
+    """Values as one line of COPY's CSV, without its end, written as bulk.copy_rows writes them:
+    strings quoted, numbers bare. For values without None (copy_rows makes None a NULL)."""
+    return cells_text(values, quote_strings=True)
+
+
 def safe_row(cells: Sequence[Any]) -> str:
     """One line of a CSV file people open: safe cells, CR and LF quoted, ending in LF."""
     return cells_text(safe_cells(cells)) + "\n"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+import redis.exceptions
+import sqlalchemy.exc
+
 
 class DxcoderError(Exception):
     """Base of every error dxcoder raises on purpose; the CLI prints its message on one line."""
@@ -60,3 +65,65 @@ class ReleaseCheckError(SourceDataError):
 
 class ReleaseInUseError(DxcoderError):
     """A code-set release cannot be removed while jobs refer to it (without --force)."""
+
+
+class UnsafePath(DxcoderError):
+    """A name that is not a plain file name inside the inbox (a path, '..', a symlink)."""
+
+
+class FileRejected(DxcoderError):
+    """The whole file cannot be read as claims data (empty, unknown format, no term column,
+    unreadable, truncated X12 envelope). Permanent: the message names the file and what to do."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {problem}")
+        self.path = os.fspath(path)
+        self.problem = problem
+
+
+class BrokerUnavailable(TransientError):
+    """The broker refused or dropped a publish (tasks.broker turns kombu's connection errors
+    into this, so the domain can tell an outage from a bug without importing kombu)."""
+
+
+# Connection-type failures: the server is down, restarting, refusing or full. The one list the
+# task retries (autoretry_for), the breakers (what counts as a failure of their dependency) and
+# the inbox (try the step again next poll) share; everything else is permanent for this attempt.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError)
+REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerUnavailable,
+    ConnectionError, TimeoutError)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientError, *DATABASE_ERRORS,
+                                                     *REDIS_ERRORS)
+_BY_DEPENDENCY = {"postgresql": DATABASE_ERRORS, "redis": REDIS_ERRORS}
+
+
+def is_transient(exc: BaseException, dependency: str | None = None) -> bool:
+    """Whether `exc` is an outage (retry later) rather than a bug or bad data; with
+    `dependency` ("postgresql", "redis"), an outage of that one (what its breaker counts)."""
+    return isinstance(exc, _BY_DEPENDENCY[dependency] if dependency else TRANSIENT_ERRORS)
+
+
+class SendFailed(TransientError):
+    """A submit staged its whole job but the broker failed while its chunks were being sent:
+    the job (`job_id`) is stored and the reconciler sends the rest; `cause` says what failed."""
+
+    def __init__(self, job_id: str, cause: BaseException) -> None:
+        super().__init__(f"{cause} after job {job_id} was stored")
+        self.job_id = job_id
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[type[SendFailed], tuple[str, BaseException]]:
+        return type(self), (self.job_id, self.cause)
+
+
+class SubmitInterrupted(KeyboardInterrupt):
+    """A submit stopped by Ctrl-C or SIGTERM (still a KeyboardInterrupt). What it had staged
+    is deleted; `job_id` names its job only when that job was whole and kept (it had
+    completed), else None."""
+
+    def __init__(self, job_id: str | None) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id

@@ -18,14 +18,13 @@ import psycopg2
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from tests.clitools import run_dxcoder
+from tests.clitools import run_dxcoder, wait_until
 from tests.conftest import TEST_BROKER, PipelineEnv, database_on, use_database, writes_held
 from tests.faults.conftest import (
     Expected,
     assert_clean_end_state,
     job_done,
     record_recovery,
-    wait_for,
     write_claims,
 )
 from tests.servers import ThrowawayPostgres, ThrowawayRedis
@@ -42,9 +41,16 @@ FAST = {"task_time_limit": 10, "task_soft_time_limit": 8, "breaker_db_reset_time
 
 
 def _enqueue(ids, priority):  # type: ignore[no-untyped-def]
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(ids, priority)
+    publish_job_chunks(ids, priority)
+
+
+def _send(ids, priority):  # type: ignore[no-untyped-def]
+    """What `dxcoder submit` sends with: publish, then stamp the chunks sent."""
+    from tasks.broker import send_job_chunks
+
+    send_job_chunks(ids, priority)
 
 
 def _use(pipeline: PipelineEnv) -> None:
@@ -67,12 +73,12 @@ def test_1_sigkill_of_a_pool_process_mid_chunk(pipeline: PipelineEnv, fault_file
     _use(pipeline)
     worker = pipeline.start_worker(chunk_size=CHUNK)
     with writes_held(pipeline.database_url, "result"):
-        job = producer.submit(fault_file, enqueue=_enqueue, force=True)
-        wait_for(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
+        job = producer.submit(fault_file, send=_send, force=True)
+        wait_until(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
         killed_at = time.monotonic()
         for pid in worker.pool_pids():
             os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: job_done(job.job_id), 180, "the job")
+    wait_until(lambda: job_done(job.job_id), 180, "the job")
     record_recovery("1 pool process SIGKILL", time.monotonic() - killed_at)
     assert_clean_end_state(job.job_id, clean_results)
     assert worker.process is not None and worker.process.poll() is None  # the worker lives on
@@ -84,15 +90,15 @@ def test_2_sigkill_of_the_whole_worker_and_a_new_one(pipeline: PipelineEnv, faul
     _use(pipeline)
     first = pipeline.start_worker(chunk_size=CHUNK, **FAST)
     with writes_held(pipeline.database_url, "result"):
-        job = producer.submit(fault_file, enqueue=_enqueue, force=True)
-        wait_for(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
+        job = producer.submit(fault_file, send=_send, force=True)
+        wait_until(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
         first.kill()
         killed_at = time.monotonic()
     assert not job_done(job.job_id)
     # Its unacked chunks come back once the visibility timeout (20 s here) has passed.
     time.sleep(FAST["visibility_timeout"] + 1)
     pipeline.start_worker(chunk_size=CHUNK, **FAST)
-    wait_for(lambda: job_done(job.job_id), 180, "the job")
+    wait_until(lambda: job_done(job.job_id), 180, "the job")
     record_recovery("2 whole worker SIGKILL", time.monotonic() - killed_at,
                     note="includes the 20 s visibility timeout")
     assert_clean_end_state(job.job_id, clean_results)
@@ -107,20 +113,20 @@ def test_3_postgres_stopped_for_60_seconds(throwaway_pg: ThrowawayPostgres, faul
     worker = Worker(dxcoder_env(url, tmp_path, TEST_BROKER, queue, chunk_size=CHUNK),
                     tmp_path / "worker.log").start()
     try:
-        job = producer.submit(fault_file, enqueue=None, force=True)
+        job = producer.stage_file(fault_file, force=True)
         ids = [c.id for c in _chunks(job.job_id)]
-        from tasks.enqueue import enqueue_chunks
+        from tasks.broker import publish_job_chunks
 
-        enqueue_chunks(ids[:4], 0)
-        wait_for(lambda: sum(c.status == "done" for c in _chunks(job.job_id)) >= 2, 120,
+        publish_job_chunks(ids[:4], 0)
+        wait_until(lambda: sum(c.status == "done" for c in _chunks(job.job_id)) >= 2, 120,
                  "the first chunks")
         db.dispose()
         throwaway_pg.stop()
-        enqueue_chunks(ids[4:], 0)  # the rest of the job arrives during the outage
+        publish_job_chunks(ids[4:], 0)  # the rest of the job arrives during the outage
         time.sleep(60)
         throwaway_pg.start()
         back_at = time.monotonic()
-        wait_for(lambda: job_done(job.job_id), 240, "the job after PostgreSQL returned")
+        wait_until(lambda: job_done(job.job_id), 240, "the job after PostgreSQL returned")
         record_recovery("3 PostgreSQL down 60 s", time.monotonic() - back_at,
                         note="from PostgreSQL back to job done")
     finally:
@@ -139,8 +145,9 @@ def test_3_postgres_stopped_for_60_seconds(throwaway_pg: ThrowawayPostgres, faul
     assert all(c.status == "done" for c in _chunks(job.job_id))
 
 
-def test_4_redis_restarted_with_an_empty_data_set(pipeline: PipelineEnv, tmp_path: Path) -> None:
-    redis_server = ThrowawayRedis().start()
+def test_4_redis_restarted_with_an_empty_data_set(pipeline: PipelineEnv, tmp_path: Path,
+                                                  throwaway_redis: ThrowawayRedis) -> None:
+    redis_server = throwaway_redis
     big = write_claims(tmp_path / "big.csv", 12_000, seed=9)
     settings = dict(FAST, chunk_size=300, reconcile_interval=2, lease_seconds=5)
     env = dxcoder_env(pipeline.database_url, tmp_path, redis_server.url, pipeline.queue,
@@ -154,17 +161,16 @@ def test_4_redis_restarted_with_an_empty_data_set(pipeline: PipelineEnv, tmp_pat
             assert submitted.returncode == 0, submitted.stderr
             job_id = submitted.stdout.strip()
             use_database(pipeline.database_url, tmp_path)
-            wait_for(lambda: _running(job_id) >= 1, 120, "a chunk in flight", poll=0.05)
+            wait_until(lambda: _running(job_id) >= 1, 120, "a chunk in flight", poll=0.05)
             redis_server.stop()  # every queued and unacked message is gone with it
             lost_at = time.monotonic()
         assert not job_done(job_id)
         redis_server.start()  # same port, empty data set
-        wait_for(lambda: job_done(job_id), 240, "the job after the Redis restart")
+        wait_until(lambda: job_done(job_id), 240, "the job after the Redis restart")
         record_recovery("4 Redis restarted empty", time.monotonic() - lost_at)
     finally:
         beat.stop()
         worker.stop()
-        redis_server.destroy()
     with db.session_scope() as session:
         total = session.scalar(select(Job.total_lines).where(Job.id == job_id))
         count = session.scalar(select(func.count()).select_from(ResultRow)
@@ -190,18 +196,18 @@ def test_6_the_same_chunk_delivered_twice_at_once(pipeline: PipelineEnv, fault_f
                                                   clean_results: Expected) -> None:
     _use(pipeline)
     pipeline.start_worker(chunk_size=CHUNK)
-    job = producer.submit(fault_file, enqueue=None, force=True)
+    job = producer.stage_file(fault_file, force=True)
     ids = [c.id for c in _chunks(job.job_id)]
     # Each chunk twice in a row: the two pool processes take both copies at the same time.
     _enqueue([i for chunk_id in ids for i in (chunk_id, chunk_id)], 0)
-    wait_for(lambda: job_done(job.job_id), 180, "the job")
+    wait_until(lambda: job_done(job.job_id), 180, "the job")
 
     def runs() -> int:
         with db.session_scope() as session:
             return session.scalar(select(func.count()).select_from(TaskMetric)
                                   .where(TaskMetric.job_id == job.job_id)) or 0
 
-    wait_for(lambda: runs() == 2 * len(ids), 60, "both copies of every chunk")
+    wait_until(lambda: runs() == 2 * len(ids), 60, "both copies of every chunk")
     assert_clean_end_state(job.job_id, clean_results)
     with db.session_scope() as session:
         written = session.scalar(select(func.sum(TaskMetric.lines))
@@ -223,8 +229,8 @@ def test_7_a_line_that_makes_the_resolver_raise(pipeline: PipelineEnv, tmp_path:
     log = tmp_path / "fault-worker.log"
     worker = Worker(pipeline.env(chunk_size=CHUNK), log, app="tests.faults.fault_app").start()
     pipeline.workers.append(worker)
-    job = producer.submit(poisoned, enqueue=_enqueue, force=True)
-    wait_for(lambda: job_done(job.job_id), 180, "the job")
+    job = producer.submit(poisoned, send=_send, force=True)
+    wait_until(lambda: job_done(job.job_id), 180, "the job")
     with db.session_scope() as session:
         rows = {r.line_no: r for r in session.scalars(
             select(ResultRow).where(ResultRow.job_id == job.job_id))}
@@ -247,8 +253,8 @@ def test_8_flood_of_jobs_and_a_small_job_behind_a_large_one(pipeline: PipelineEn
                  queue=pipeline.queue, chunk_size=100)
     large = write_claims(tmp_path / "large.csv", 8000, seed=21)  # 80 chunks
     small = write_claims(tmp_path / "small.csv", 60, seed=22)  # 1 chunk
-    big_job = producer.submit(large, enqueue=_enqueue, force=True)
-    small_job = producer.submit(small, enqueue=_enqueue, force=True)
+    big_job = producer.submit(large, send=_send, force=True)
+    small_job = producer.submit(small, send=_send, force=True)
     files = [write_claims(tmp_path / f"f{n}.csv", 100 + 37 * n, seed=100 + n) for n in range(20)]
     env = pipeline.env(chunk_size=100)
     results: list[tuple[int, str]] = []
@@ -266,7 +272,7 @@ def test_8_flood_of_jobs_and_a_small_job_behind_a_large_one(pipeline: PipelineEn
         thread.join()
     assert len(results) == 20 and all(code == 0 for code, _ in results)
     job_ids = [job_id for _, job_id in results]
-    wait_for(lambda: all(job_done(j) for j in [*job_ids, big_job.job_id, small_job.job_id]),
+    wait_until(lambda: all(job_done(j) for j in [*job_ids, big_job.job_id, small_job.job_id]),
              300, "every job")
     with db.session_scope() as session:
         for job_id in job_ids:
@@ -289,7 +295,7 @@ def test_9_postgres_refusing_new_connections(throwaway_pg: ThrowawayPostgres, fa
     url = database_on(throwaway_pg)
     queue = f"dxcoder.test.{uuid.uuid4().hex[:10]}"
     use_database(url, tmp_path, broker_url=TEST_BROKER, queue=queue, chunk_size=CHUNK)
-    job = producer.submit(fault_file, enqueue=None, force=True)
+    job = producer.stage_file(fault_file, force=True)
     ids = [c.id for c in _chunks(job.job_id)]
     # A producer knows its database's identity from staging, before it sends (the messages
     # below are sent while the server is full).
@@ -308,9 +314,9 @@ def test_9_postgres_refusing_new_connections(throwaway_pg: ThrowawayPostgres, fa
             except psycopg2.OperationalError as exc:
                 assert "too many clients" in str(exc) or "remaining connection slots" in str(exc)
                 break
-        from tasks.enqueue import enqueue_chunks
+        from tasks.broker import publish_job_chunks
 
-        enqueue_chunks(ids, 0)
+        publish_job_chunks(ids, 0)
         time.sleep(15)  # the workers knock on a full server
         refused = [e for e in worker.events() if e.get("event") == "chunk.retry"]
         assert refused, "the workers should have met the full server"
@@ -319,7 +325,7 @@ def test_9_postgres_refusing_new_connections(throwaway_pg: ThrowawayPostgres, fa
         held.clear()
         freed_at = time.monotonic()
         use_database(url, tmp_path, broker_url=TEST_BROKER, queue=queue, chunk_size=CHUNK)
-        wait_for(lambda: job_done(job.job_id), 180, "the job after slots freed")
+        wait_until(lambda: job_done(job.job_id), 180, "the job after slots freed")
         record_recovery("9 PostgreSQL connection limit", time.monotonic() - freed_at)
     finally:
         for conn in held:

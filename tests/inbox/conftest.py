@@ -26,10 +26,10 @@ def age(path: Path, seconds: float = 3600) -> None:
     os.utime(path, (past, past))
 
 
-def enqueue(ids, priority):  # type: ignore[no-untyped-def]
-    from tasks.enqueue import enqueue_chunks
+def send_chunks(ids, priority):  # type: ignore[no-untyped-def]
+    from tasks.broker import send_job_chunks
 
-    enqueue_chunks(ids, priority)
+    send_job_chunks(ids, priority)
 
 
 def poll_until_settled(inbox: Inbox, timeout: float = 180) -> list[PollReport]:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import PipelineEnv
-from tests.inbox.conftest import claims_csv, enqueue, listing, poll_until_settled
+from tests.inbox.conftest import claims_csv, listing, poll_until_settled, send_chunks
 from tests.ingest_pipeline.helpers import job_count
 from worker import db
 from worker.inbox import Inbox, set_checkpoint
@@ -41,7 +41,7 @@ def _poll_until_crash(inbox_dir: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     with pytest.raises(Crash):
         while time.monotonic() < deadline:
-            Inbox(inbox_dir, enqueue=enqueue, settle_seconds=0).poll()
+            Inbox(inbox_dir, send=send_chunks, settle_seconds=0).poll()
             time.sleep(0.3)
 
 
@@ -58,7 +58,7 @@ def test_crash_between_steps_of_a_good_file(pipeline: PipelineEnv, inbox_dir: Pa
     claims_csv(inbox_dir / "claims.csv", 120)
     crash_at.append(step)
     _poll_until_crash(inbox_dir)
-    poll_until_settled(Inbox(inbox_dir, enqueue=enqueue, settle_seconds=0))  # the restart
+    poll_until_settled(Inbox(inbox_dir, send=send_chunks, settle_seconds=0))  # the restart
 
     assert job_count() == 1
     with db.session_scope() as session:
@@ -79,7 +79,7 @@ def test_crash_while_refusing_a_bad_file(pipeline: PipelineEnv, inbox_dir: Path,
     (inbox_dir / "bad.csv").write_text("id,payer\nC1,AETNA\n")  # no term column
     crash_at.append(step)
     _poll_until_crash(inbox_dir)
-    poll_until_settled(Inbox(inbox_dir, enqueue=enqueue, settle_seconds=0))
+    poll_until_settled(Inbox(inbox_dir, send=send_chunks, settle_seconds=0))
 
     assert job_count() == 0
     assert [(r.name, r.state) for r in _rows()] == [("bad.csv", "rejected")]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.clitools import run_dxcoder
 from tests.conftest import PipelineEnv
-from tests.inbox.conftest import age, claims_csv, enqueue, listing, poll_until_settled
+from tests.inbox.conftest import age, claims_csv, listing, poll_until_settled, send_chunks
 from tests.ingest_pipeline.helpers import job_count
 from worker import db
 from worker.inbox import Inbox, poll
@@ -20,7 +20,7 @@ TEMPORARY = ["a.csv.filepart", "b.csv.tmp", "~c.csv", ".d.csv", "e.csv.PART", "f
 
 
 def _embedded(directory: Path, settle: float = 0, **options: bool) -> Inbox:
-    return Inbox(directory, enqueue=None, settle_seconds=settle, run_inline=True, processes=1,
+    return Inbox(directory, send=None, settle_seconds=settle, run_inline=True, processes=1,
                  **options)
 
 
@@ -129,7 +129,7 @@ def test_new_content_under_the_name_supersedes_the_unfinished_job(pipeline: Pipe
     the half must not write the outbox after the whole file's results are there."""
     path = age_file = claims_csv(inbox_dir / "slow.csv", 20)
     age(age_file)
-    inbox = Inbox(inbox_dir, enqueue=enqueue, settle_seconds=5)
+    inbox = Inbox(inbox_dir, send=send_chunks, settle_seconds=5)
     assert [n for n, _ in inbox.poll().submitted] == ["slow.csv"]  # no worker yet: it waits
     claims_csv(path, 40)
     age(path)

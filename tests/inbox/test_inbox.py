@@ -10,9 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from tests.clitools import cli, wait_until
 from tests.conftest import PipelineEnv
-from tests.inbox.conftest import age, claims_csv, enqueue, listing, poll_until_settled
-from tests.ingest_pipeline.helpers import X12_837P, cli, job_count, wait_until
+from tests.inbox.conftest import age, claims_csv, listing, poll_until_settled, send_chunks
+from tests.ingest_pipeline.helpers import X12_837P, job_count
 from worker import db
 from worker.inbox import Inbox
 from worker.models import Chunk, InboxFile
@@ -76,7 +77,7 @@ def test_same_content_is_submitted_once(pipeline: PipelineEnv, inbox_dir: Path) 
     claims_csv(inbox_dir / "monday.csv", 60)
     # Files are taken in name order, so the copy (later in order) is the duplicate.
     shutil.copyfile(inbox_dir / "monday.csv", inbox_dir / "zz-copy.csv")
-    inbox = Inbox(inbox_dir, enqueue=enqueue, settle_seconds=0)
+    inbox = Inbox(inbox_dir, send=send_chunks, settle_seconds=0)
     poll_until_settled(inbox)
     assert job_count() == 1
     assert listing(inbox_dir / "archive") == ["monday.csv"]
@@ -85,7 +86,7 @@ def test_same_content_is_submitted_once(pipeline: PipelineEnv, inbox_dir: Path) 
     assert "same content as monday.csv, already submitted as job" in note
     # Dropped again later, under its first name: still one job, and the reason says where to look.
     shutil.copyfile(inbox_dir / "archive" / "monday.csv", inbox_dir / "monday.csv")
-    poll_until_settled(Inbox(inbox_dir, enqueue=enqueue, settle_seconds=0))
+    poll_until_settled(Inbox(inbox_dir, send=send_chunks, settle_seconds=0))
     assert job_count() == 1
     assert "outbox/monday.csv.results.csv" in next(
         (inbox_dir / "rejected").glob("monday.csv.*error.txt")).read_text()
@@ -94,7 +95,7 @@ def test_same_content_is_submitted_once(pipeline: PipelineEnv, inbox_dir: Path) 
 
 def test_a_growing_file_waits_and_a_part_upload_is_taken_when_renamed(pipeline: PipelineEnv,
                                                                       inbox_dir: Path) -> None:
-    inbox = Inbox(inbox_dir, enqueue=enqueue, settle_seconds=30)
+    inbox = Inbox(inbox_dir, send=send_chunks, settle_seconds=30)
     fresh = claims_csv(inbox_dir / "fresh.csv", 10, seed=1)
     part = claims_csv(inbox_dir / "upload.csv.part", 10, seed=2)
     report = inbox.poll()
@@ -107,7 +108,7 @@ def test_a_growing_file_waits_and_a_part_upload_is_taken_when_renamed(pipeline: 
 
 
 def test_a_file_modified_while_hashed_waits(pipeline: PipelineEnv, inbox_dir: Path) -> None:
-    inbox = Inbox(inbox_dir, enqueue=enqueue, settle_seconds=0)
+    inbox = Inbox(inbox_dir, send=send_chunks, settle_seconds=0)
     path = claims_csv(inbox_dir / "busy.csv", 10)
     from worker.inbox import files
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.ingest import FileRejected, SourceLine, open_source
+from worker.errors import FileRejected
+from worker.ingest import SourceLine, open_source
 from worker.ingest.common import PREFIX_BYTES, iter_pieces
 from worker.ingest.csvfile import iter_records
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.ingest import x12build
-from worker.ingest import FileRejected, open_source
+from worker.errors import FileRejected
+from worker.ingest import open_source
 from worker.ingest.common import EXPECTED
 
 X12 = x12build.claims_file(["CLM*C1*10", "HI*ABK:E119"])

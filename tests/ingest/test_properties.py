@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.ingest import x12build
-from worker.ingest import FileRejected, SourceLine, open_source
+from worker.errors import FileRejected
+from worker.ingest import SourceLine, open_source
 
 # Modest by default so the suite stays fast; INGEST_EXAMPLES=5000 for a deeper local run.
 EXAMPLES = int(os.environ.get("INGEST_EXAMPLES", "200"))

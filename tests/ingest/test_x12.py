@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.ingest import x12build
-from worker.ingest import FileRejected, SourceLine, claim_id, open_source
+from worker.errors import FileRejected
+from worker.ingest import SourceLine, claim_id, open_source
 
 DATA = Path(__file__).parent / "data"
 D = dt.date

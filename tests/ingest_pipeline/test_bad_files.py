@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.clitools import cli
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import X12_837P, cli, job_count, staged_line_count
+from tests.ingest_pipeline.helpers import X12_837P, job_count, staged_line_count
 
 
 def _empty(tmp: Path) -> Path:

@@ -18,7 +18,8 @@ import pytest
 from tests.clitools import run_dxcoder
 from tests.conftest import PipelineEnv
 from tests.ingest_pipeline.helpers import submitted_export
-from worker.ingest import FileRejected, open_source
+from worker.errors import FileRejected
+from worker.ingest import open_source
 
 _CSV = (b"id,term,payer\n"
         b"A1,E11.9,AETNA\n"

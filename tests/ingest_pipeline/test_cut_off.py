@@ -10,20 +10,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.clitools import cut_off_when, one_code_csv
+from tests.clitools import cli, cut_off_when, one_code_csv
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import SAMPLE, cli, job_count, staged_line_count
+from tests.ingest_pipeline.helpers import SAMPLE, job_count, staged_line_count
 from tests.servers import ThrowawayPostgres, ThrowawayRedis
 from worker import db
 
 
 @pytest.fixture
-def stopped_redis() -> Iterator[str]:
-    server = ThrowawayRedis().start()
-    url = server.url
-    server.stop()
-    yield url
-    server.destroy()
+def stopped_redis(throwaway_redis: ThrowawayRedis) -> str:
+    throwaway_redis.stop()
+    return throwaway_redis.url
 
 
 def test_redis_down_before_submit_creates_no_job(pipeline: PipelineEnv, stopped_redis: str
@@ -91,27 +88,24 @@ def test_postgres_down_fails_with_a_clear_message(pipeline: PipelineEnv, stopped
 
 
 def test_redis_lost_while_staging_leaves_a_job_the_reconciler_completes(
-        pipeline: PipelineEnv, tmp_path: Path) -> None:
+        pipeline: PipelineEnv, tmp_path: Path, throwaway_redis: ThrowawayRedis) -> None:
     import re
 
     from sqlalchemy import func, select
 
-    from tests.ingest_pipeline.helpers import wait_until
+    from tests.clitools import wait_until
     from worker.models import Chunk, Job
     from worker.models import Result as ResultRow
     from worker.pipeline import jobs
 
-    broker = ThrowawayRedis().start()
+    broker = throwaway_redis
     big = one_code_csv(tmp_path / "big.csv", 100_000)
     env = pipeline.env(chunk_size=10_000)
     env["DXCODER_BROKER_URL"] = broker.url
-    try:
-        # Redis dies while the lines are staged: the job commits, the sends fail.
-        done = cut_off_when(["submit", str(big)], env,
-                            lambda: _staging_started(pipeline.database_url),
-                            "staging never started", cut=lambda _: broker.stop(), timeout=180)
-    finally:
-        broker.destroy()
+    # Redis dies while the lines are staged: the job commits, the sends fail.
+    done = cut_off_when(["submit", str(big)], env,
+                        lambda: _staging_started(pipeline.database_url),
+                        "staging never started", cut=lambda _: broker.stop(), timeout=180)
     out, err = done.stdout, done.stderr
     assert done.returncode == 1, (out, err)
     message = err.strip().splitlines()[-1]
@@ -127,11 +121,9 @@ def test_redis_lost_while_staging_leaves_a_job_the_reconciler_completes(
 
     # Redis is back (the shared one): the reconciler sends what was never sent.
     pipeline.start_worker()
-    from tasks.enqueue import enqueue_chunks
-    from tasks.maintenance import queue_length
-    from worker.pipeline.reconcile import reconcile
+    from tasks.reconcile import reconcile_once
 
-    assert reconcile(enqueue_chunks, queue_length) == 10
+    assert reconcile_once() == 10
     wait_until(lambda: jobs.job_status(job_id).finished, timeout=300, what="the job")
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(ResultRow)

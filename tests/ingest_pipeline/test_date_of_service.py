@@ -14,9 +14,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.clitools import run_dxcoder
+from tests.clitools import cli, run_dxcoder
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import X12_837P, cli
+from tests.ingest_pipeline.helpers import X12_837P
 from worker import db
 from worker.models import Result as ResultRow
 

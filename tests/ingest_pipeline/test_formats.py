@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.clitools import cli
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import X12_837I, X12_837P, cli, csv_rows
+from tests.ingest_pipeline.helpers import X12_837I, X12_837P, csv_rows
 
 
 def _submit_wait(env: PipelineEnv, *args: str) -> str:

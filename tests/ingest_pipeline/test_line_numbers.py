@@ -13,9 +13,8 @@ import json
 import re
 from pathlib import Path
 
-from tests.clitools import run_dxcoder
+from tests.clitools import cli, run_dxcoder
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import cli
 
 _CSV = ("id,term,note\n"                 # 1
         "A1,E11.9,x\n"                   # 2

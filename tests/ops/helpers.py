@@ -8,15 +8,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.clitools import DXCODER, run_dxcoder
-from tests.conftest import PipelineEnv
+from tests.clitools import DXCODER
 from tests.workers import ROOT
 
 SAMPLE = ROOT / "samples" / "claims.csv"
@@ -93,31 +90,8 @@ def http_json(url: str, auth: tuple[str, str] | None = None) -> Any:
     return json.loads(body)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition",
-             service: Service | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (OSError, urllib.error.URLError):
-            value = None
-        if value:
-            return value
-        if service is not None and not service.alive():
-            raise AssertionError(f"{what}: process exited\n{service.log()[-3000:]}")
-        time.sleep(0.3)
-    log = f"\n{service.log()[-3000:]}" if service is not None else ""
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}{log}")
 
 
-def cli(env: PipelineEnv, *args: str, timeout: float = 300, **settings: object
-        ) -> subprocess.CompletedProcess[str]:
-    broker = settings.pop("broker_url", None)  # PipelineEnv.env fixes the broker itself
-    environ = env.env(**settings)
-    if broker is not None:
-        environ["DXCODER_BROKER_URL"] = str(broker)
-    return run_dxcoder(*args, database_url=env.database_url, data_dir=env.tmp_path,
-                       env=environ, timeout=timeout)
 
 
 def worker_hostname(worker_name: str) -> str:
@@ -127,5 +101,5 @@ def worker_hostname(worker_name: str) -> str:
     return worker_name.replace("%h", socket.gethostname())
 
 
-__all__ = ["DXCODER", "SAMPLE", "Service", "cli", "http_get", "http_json", "listening_addresses", "wait_for",
+__all__ = ["DXCODER", "SAMPLE", "Service", "http_get", "http_json", "listening_addresses",
            "worker_hostname"]

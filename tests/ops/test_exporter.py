@@ -8,16 +8,9 @@ from collections import defaultdict
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.clitools import cli, wait_until
 from tests.conftest import PipelineEnv
-from tests.ops.helpers import (
-    DXCODER,
-    SAMPLE,
-    Service,
-    cli,
-    http_get,
-    listening_addresses,
-    wait_for,
-)
+from tests.ops.helpers import DXCODER, SAMPLE, Service, http_get, listening_addresses
 from tests.servers import free_port
 from worker import db
 from worker.ops.exporter import TaskMetricTotals
@@ -49,7 +42,7 @@ def test_exporter_reports_the_job_after_it_ran(pipeline: PipelineEnv) -> None:
                        pipeline.tmp_path / "exporter.log").start()
     try:
         url = f"http://127.0.0.1:{port}/metrics"
-        wait_for(lambda: http_get(url)[0] == 200, what="the exporter", service=exporter)
+        wait_until(lambda: http_get(url)[0] == 200, what="the exporter", service=exporter)
         assert listening_addresses(port) == {"127.0.0.1"}  # this machine only, by default
         metrics = _scrape(url)
         assert _by(metrics["dxcoder_lines_total"], "status") == status.by_status
@@ -95,6 +88,7 @@ def test_a_retried_line_counts_once(pipeline: PipelineEnv) -> None:
     totals are the job's 400 lines by their final status, not 800 attempts."""
     from prometheus_client import generate_latest
 
+    from tasks import broker
     from worker.ops.exporter import build_registry
     from worker.settings import get_settings
 
@@ -105,11 +99,11 @@ def test_a_retried_line_counts_once(pipeline: PipelineEnv) -> None:
     doomed.stop()
     pipeline.start_worker()
     assert cli(pipeline, "retry", job_id).returncode == 0
-    wait_for(lambda: jobs.job_status(job_id).finished, what="the retried job")
+    wait_until(lambda: jobs.job_status(job_id).finished, what="the retried job")
     status = jobs.job_status(job_id)
     assert status.ok and sum(status.by_status.values()) == 400
 
-    body = generate_latest(build_registry(get_settings())).decode()
+    body = generate_latest(build_registry(get_settings(), broker)).decode()
     metrics: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
     for family in text_string_to_metric_families(body):
         for sample in family.samples:

@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.clitools import cli, wait_until
 from tests.conftest import PipelineEnv
 from tests.ops.helpers import (
     DXCODER,
     SAMPLE,
     Service,
-    cli,
     http_get,
     http_json,
     listening_addresses,
-    wait_for,
     worker_hostname,
 )
 from tests.servers import free_port
@@ -50,11 +49,11 @@ def flower(pipeline: PipelineEnv) -> Iterator[tuple[Flower, str]]:
     running = Flower(service, port, db)
     try:
         name = worker_hostname(worker.name)
-        wait_for(lambda: http_get(running.base + "/healthcheck", AUTH)[0] == 200,
+        wait_until(lambda: http_get(running.base + "/healthcheck", AUTH)[0] == 200,
                  what="Flower up",
                  service=service)
         # Flower learns of workers from their events and its inspect calls.
-        wait_for(lambda: name in running.api("/api/workers?refresh=1"), timeout=60,
+        wait_until(lambda: name in running.api("/api/workers?refresh=1"), timeout=60,
                  what="Flower to see the worker", service=service)
         yield running, name
     finally:
@@ -83,7 +82,7 @@ def test_flower_shows_the_worker_online_and_every_chunk_task_succeeded(
         tasks = _resolve_chunk_tasks(running, worker)
         return sum(1 for t in tasks.values() if t["state"] == "SUCCESS") >= 8
 
-    wait_for(eight_succeeded, timeout=30, what="8 successful chunk tasks in Flower")
+    wait_until(eight_succeeded, timeout=30, what="8 successful chunk tasks in Flower")
     tasks = _resolve_chunk_tasks(running, worker)
     assert len(tasks) == 8 and {t["worker"] for t in tasks.values()} == {worker}
     assert all(t["state"] == "SUCCESS" for t in tasks.values()), tasks
@@ -108,7 +107,7 @@ def test_flower_shows_the_worker_online_and_every_chunk_task_succeeded(
     assert 'flower_events_total{task="dxcoder.resolve_chunk",type="task-succeeded"' in metrics
 
     # Persistent state is saved as it goes (every second here), not only at shutdown.
-    wait_for(lambda: glob.glob(f"{running.db}*"), timeout=10, what="Flower's state file")
+    wait_until(lambda: glob.glob(f"{running.db}*"), timeout=10, what="Flower's state file")
     # It holds task arguments and results (claims data): private, whatever the umask.
     modes = {p: os.stat(p).st_mode & 0o777 for p in glob.glob(f"{running.db}*")}
     assert set(modes.values()) == {0o600}, modes
@@ -139,7 +138,7 @@ def test_a_browser_logs_in_to_flower_and_sees_the_chunk_tasks(
         pipeline: PipelineEnv, flower: tuple[Flower, str], tmp_path: Path) -> None:
     running, worker = flower
     assert cli(pipeline, "submit", str(SAMPLE), "--wait").returncode == 0
-    wait_for(lambda: len(_resolve_chunk_tasks(running, worker)) >= 8, timeout=30, what="chunk tasks")
+    wait_until(lambda: len(_resolve_chunk_tasks(running, worker)) >= 8, timeout=30, what="chunk tasks")
     # Basic auth through the URL: Chromium answers Flower's 401 challenge with these credentials
     # and reuses them for the page's own requests (the task table loads over XHR).
     url = f"http://{AUTH[0]}:{AUTH[1]}@127.0.0.1:{running.port}/tasks"

@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from tests.clitools import run_dxcoder
+from tests.clitools import cli, run_dxcoder
 from tests.conftest import TEST_BROKER, PipelineEnv
-from tests.ops.helpers import SAMPLE, cli, worker_hostname
+from tests.ops.helpers import SAMPLE, worker_hostname
 from tests.servers import free_port
 from worker import migrate
 
@@ -73,9 +73,13 @@ def test_unhealthy_with_an_unmigrated_database(empty_pg_url: str, tmp_path: Path
 
 
 def test_no_worker_and_a_waiting_backlog_are_reported(pipeline: PipelineEnv) -> None:
+    from tests.clitools import wait_until
+    from worker.ops.health import chunk_backlog
+
     submitted = cli(pipeline, "submit", str(SAMPLE))  # no worker: the chunks wait
     assert submitted.returncode == 0, submitted.stderr
-    time.sleep(2)
+    wait_until(lambda: (chunk_backlog()[2] or 0) >= 2, timeout=30,
+             what="the oldest queued chunk to wait 2 s")
     code, report = _health(pipeline, health_max_queue_age=1, health_timeout=1)
     checks = report["checks"]
     assert code == 1

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.clitools import run_dxcoder
+from tests.clitools import cli, run_dxcoder, wait_until
 from tests.conftest import TEST_BROKER, PipelineEnv
-from tests.ops.helpers import SAMPLE, Service, cli, http_get, http_json, wait_for, worker_hostname
+from tests.ops.helpers import SAMPLE, Service, http_get, http_json, worker_hostname
 from tests.servers import ThrowawayRedis, free_port
 from tests.workers import CELERY, ROOT, dxcoder_env
 
@@ -51,7 +51,7 @@ def test_worker_beat_and_flower_scripts_run_a_job(pipeline: PipelineEnv) -> None
     flower = Service([str(DEPLOY / "start-flower.sh"), "--address=127.0.0.1"], env,
                      tmp / "flower.log")
     try:
-        wait_for(lambda: _pings(env, node), timeout=120, what="the worker to answer ping",
+        wait_until(lambda: _pings(env, node), timeout=120, what="the worker to answer ping",
                  service=worker)
         # `exec`: the script's process is now the Celery worker itself, so signals reach it.
         argv = _cmdline(worker)
@@ -65,13 +65,13 @@ def test_worker_beat_and_flower_scripts_run_a_job(pipeline: PipelineEnv) -> None
 
         beat.start()
         # Beat sends the reconciler every 2 s here; the worker receives and runs it.
-        wait_for(lambda: "dxcoder.reconcile" in worker.log(), timeout=60,
+        wait_until(lambda: "dxcoder.reconcile" in worker.log(), timeout=60,
                  what="a reconcile task from beat", service=beat)
         assert any("beat" in a for a in _cmdline(beat))
 
         flower.start()
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: http_get(base + "/healthcheck", ("ops", "pw-from-env"))[0] == 200,
+        wait_until(lambda: http_get(base + "/healthcheck", ("ops", "pw-from-env"))[0] == 200,
                  timeout=90,
                  what="Flower", service=flower)
         assert "starting Flower anyway" not in flower.log()  # the worker answered first
@@ -79,7 +79,7 @@ def test_worker_beat_and_flower_scripts_run_a_job(pipeline: PipelineEnv) -> None
         assert "flower" in flower_argv and "--persistent=True" in flower_argv
         assert not any("pw-from-env" in a for a in flower_argv)  # not visible in `ps`
         assert http_get(base + "/api/workers")[0] == 401
-        wait_for(lambda: node in http_json(base + "/api/workers?refresh=1",
+        wait_until(lambda: node in http_json(base + "/api/workers?refresh=1",
                                            ("ops", "pw-from-env")),
                  timeout=30, what="Flower to list the worker")
     finally:
@@ -89,25 +89,23 @@ def test_worker_beat_and_flower_scripts_run_a_job(pipeline: PipelineEnv) -> None
     assert not _pings(env, node)
 
 
-def test_flower_starts_anyway_when_no_worker_answers(tmp_path: Path) -> None:
-    redis = ThrowawayRedis().start()  # a broker no other test's worker listens on
+def test_flower_starts_anyway_when_no_worker_answers(tmp_path: Path,
+                                                    throwaway_redis: ThrowawayRedis) -> None:
+    # A broker no other test's worker listens on.
+    port = free_port()
+    env = _script_env(dxcoder_env("sqlite:///unused.sqlite3", tmp_path, throwaway_redis.url,
+                                  "dxcoder.test.flower", flower_user="ops",
+                                  flower_password="pw", flower_port=port,
+                                  flower_wait_for_workers=3))
+    flower = Service([str(DEPLOY / "start-flower.sh"), "--address=127.0.0.1"], env,
+                     tmp_path / "flower.log").start()
     try:
-        port = free_port()
-        env = _script_env(dxcoder_env("sqlite:///unused.sqlite3", tmp_path, redis.url,
-                                      "dxcoder.test.flower", flower_user="ops",
-                                      flower_password="pw", flower_port=port,
-                                      flower_wait_for_workers=3))
-        flower = Service([str(DEPLOY / "start-flower.sh"), "--address=127.0.0.1"], env,
-                         tmp_path / "flower.log").start()
-        try:
-            wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthcheck",
-                                      ("ops", "pw"))[0] == 200,
-                     timeout=60, what="Flower", service=flower)
-            assert "no worker answered ping in 3 s; starting Flower anyway" in flower.log()
-        finally:
-            flower.stop()
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthcheck",
+                                  ("ops", "pw"))[0] == 200,
+                 timeout=60, what="Flower", service=flower)
+        assert "no worker answered ping in 3 s; starting Flower anyway" in flower.log()
     finally:
-        redis.destroy()
+        flower.stop()
 
 
 def test_flower_refuses_to_start_without_credentials(tmp_path: Path) -> None:

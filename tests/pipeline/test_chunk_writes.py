@@ -48,18 +48,18 @@ def test_results_are_stored_as_resolved_and_a_second_write_changes_nothing(
         any_db_url: str) -> None:
     assert contract.RESULT_FIELDS[:4] == ("line_no", "id", "input", "status")
     with db.session_scope() as session:
-        assert chunks.write_results(session, "writejob0001", RESULTS) == len(RESULTS)
+        assert chunks.insert_results(session, "writejob0001", RESULTS) == len(RESULTS)
     assert _stored("writejob0001") == RESULTS
 
     # The same lines again (a redelivered chunk, resolved differently): nothing is written.
     again = [(*result[:5], "changed", *result[6:]) for result in RESULTS]
     with db.session_scope() as session:
-        assert chunks.write_results(session, "writejob0001", again) == 0
+        assert chunks.insert_results(session, "writejob0001", again) == 0
     assert _stored("writejob0001") == RESULTS
 
     # Another job with the same results: its own rows, the reused text notwithstanding.
     with db.session_scope() as session:
-        assert chunks.write_results(session, "writejob0002", RESULTS[::-1]) == len(RESULTS)
+        assert chunks.insert_results(session, "writejob0002", RESULTS[::-1]) == len(RESULTS)
     assert _stored("writejob0002") == RESULTS
     with db.session_scope() as session:
         times = session.execute(select(ResultRow.job_id, ResultRow.resolved_at)

@@ -20,7 +20,7 @@ from worker.csvcells import FORMULA_START
 from worker.models import InputLine, Job, RecodeRun, ResultHistory
 from worker.models import Result as ResultRow
 from worker.pipeline import claims as claims_module
-from worker.pipeline import results
+from worker.pipeline import export, results
 from worker.recode.report import write_report
 
 
@@ -53,7 +53,7 @@ def _stage(job_id: str) -> None:
 def test_results_and_claims_csv_quote_cr_and_guard_every_cell(any_db_url: str) -> None:
     _stage("crjob0001")
     out = io.StringIO()
-    assert results.write_results("crjob0001", out, "csv") == 3
+    assert export.export_results("crjob0001", out, "csv") == 3
     rows = _read_back(out.getvalue())
     assert len(rows) == 1 + 3  # the header and one row per line, whatever the cells hold
     assert rows[0][-2:] == ["'=payer", "plan"]  # a pass-through column's name is a cell too

@@ -44,7 +44,7 @@ def other_pg_url(pg_admin: sa.Engine, pg_template: str) -> Iterator[str]:
 def test_a_worker_refuses_chunks_of_another_database(pipeline: PipelineEnv,
                                                      other_pg_url: str) -> None:
     # This database has a job whose chunks were never sent: ids 1..8.
-    mine = producer.submit(SAMPLE, enqueue=None)
+    mine = producer.stage_file(SAMPLE)
     with db.session_scope() as session:
         my_chunks = sorted(session.scalars(select(Chunk.id).where(Chunk.job_id == mine.job_id)))
     worker = pipeline.start_worker()
@@ -73,7 +73,7 @@ def test_a_worker_refuses_chunks_of_another_database(pipeline: PipelineEnv,
                                .where(Chunk.job_id == mine.job_id)).all()
     assert {tuple(row) for row in rows} == {("queued", 0)}  # nothing of this database written
     # Messages stamped by this database are served as ever.
-    producer.enqueue_chunks(my_chunks, _enqueue)
+    send_job_chunks(my_chunks)
     deadline = time.monotonic() + 120
     while not jobs.job_status(mine.job_id).finished:
         assert time.monotonic() < deadline, "this database's own chunks were not served"
@@ -82,9 +82,15 @@ def test_a_worker_refuses_chunks_of_another_database(pipeline: PipelineEnv,
 
 
 def _enqueue(chunk_ids: list[int], priority: int) -> None:
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(chunk_ids, priority)
+    publish_job_chunks(chunk_ids, priority)
+
+
+def send_job_chunks(chunk_ids: list[int]) -> None:
+    from tasks import broker
+
+    broker.send_job_chunks(chunk_ids)
 
 
 def test_identity_is_the_same_under_another_host_name_and_differs_per_database(
@@ -119,7 +125,8 @@ def test_retry_of_an_embedded_job_resolves_here_and_sends_nothing(sqlite_url: st
 
 def test_a_worker_refuses_recode_chunks_of_another_database(pipeline: PipelineEnv,
                                                             tmp_path: Path) -> None:
-    from tasks.recode import enqueue_recode_chunks, recode_chunk
+    from tasks.broker import send_recode_chunks
+    from tasks.recode import recode_chunk
     from tests.recode.helpers import FY2026_DAY, claims_file, submit
     from worker.models import RecodeChunk
     from worker.recode import runs
@@ -146,7 +153,7 @@ def test_a_worker_refuses_recode_chunks_of_another_database(pipeline: PipelineEn
         code = session.scalar(select(ResultRow.code).where(ResultRow.job_id == job_id))
     assert {tuple(row) for row in chunk_rows} == {("queued", 0)} and code == "G35"
     # Stamped by this database, the same chunks are served.
-    runs.enqueue(started.chunk_ids, enqueue_recode_chunks)
+    send_recode_chunks(started.chunk_ids)
     deadline = time.monotonic() + 120
     while runs.get_run(str(started.run_id)).status == "running":
         assert time.monotonic() < deadline, "the run did not finish"

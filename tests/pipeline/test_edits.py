@@ -11,9 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from tests.clitools import run_dxcoder
+from tests.clitools import cli, run_dxcoder
 from tests.conftest import PipelineEnv
-from tests.ingest_pipeline.helpers import cli
 from worker import db
 from worker.models import Chunk, Job, TaskMetric
 

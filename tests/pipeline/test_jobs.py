@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tests.clitools import run_dxcoder
+from tests.clitools import cli, run_dxcoder, wait_until
 from tests.conftest import PipelineEnv
 from worker import db
 from worker.models import Chunk, Job, TaskMetric
@@ -19,19 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "claims.csv"
 
 
-def _cli(env: PipelineEnv, *args: str, timeout: float = 300, **settings: object):  # type: ignore[no-untyped-def]
-    environ = env.env(**settings)
-    return run_dxcoder(*args, database_url=env.database_url, data_dir=env.tmp_path,
-                       env=environ, timeout=timeout)
 
 
-def _wait(predicate, timeout: float = 120, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _result_lines(job_id: str) -> list[int]:
@@ -42,7 +30,7 @@ def _result_lines(job_id: str) -> list[int]:
 
 def test_submit_wait_completes_a_multi_chunk_job(pipeline: PipelineEnv) -> None:
     pipeline.start_worker()
-    result = _cli(pipeline, "submit", str(SAMPLE), "--wait")
+    result = cli(pipeline, "submit", str(SAMPLE), "--wait")
     job_id = result.stdout.strip()
     assert result.returncode == 0, result.stderr
     assert f"job {job_id} done: 400/400 lines" in result.stderr
@@ -54,15 +42,15 @@ def test_submit_wait_completes_a_multi_chunk_job(pipeline: PipelineEnv) -> None:
         assert sum(job.summary["by_status"].values()) == 400
         assert set(job.summary["by_status"]) <= {"resolved", "needs_review", "no_match",
                                                  "invalid_input"}
-    again = _cli(pipeline, "submit", str(SAMPLE))
+    again = cli(pipeline, "submit", str(SAMPLE))
     assert again.stdout.strip() == job_id
     assert "same content already submitted" in again.stderr
 
 
 def test_redelivered_chunks_change_nothing(pipeline: PipelineEnv) -> None:
     pipeline.start_worker()
-    submitted = producer.submit(SAMPLE, enqueue=_enqueue)
-    _wait(lambda: jobs.job_status(submitted.job_id).finished, what="the job")
+    submitted = producer.submit(SAMPLE, send=_send)
+    wait_until(lambda: jobs.job_status(submitted.job_id).finished, what="the job")
     before = _result_lines(submitted.job_id)
     with db.session_scope() as session:
         ids = list(session.scalars(select(Chunk.id).where(Chunk.job_id == submitted.job_id)))
@@ -74,7 +62,7 @@ def test_redelivered_chunks_change_nothing(pipeline: PipelineEnv) -> None:
             return session.scalar(select(func.count()).select_from(TaskMetric).where(
                 TaskMetric.job_id == submitted.job_id, TaskMetric.outcome == "skipped")) or 0
 
-    _wait(lambda: skipped() == 2 * len(ids), what="the duplicate deliveries")
+    wait_until(lambda: skipped() == 2 * len(ids), what="the duplicate deliveries")
     assert _result_lines(submitted.job_id) == before == list(range(2, 402))
     status = jobs.job_status(submitted.job_id)
     assert status.chunks_done == status.chunk_count == len(ids)
@@ -82,16 +70,23 @@ def test_redelivered_chunks_change_nothing(pipeline: PipelineEnv) -> None:
 
 
 def _enqueue(ids, priority):  # type: ignore[no-untyped-def]
-    from tasks.enqueue import enqueue_chunks
+    from tasks.broker import publish_job_chunks
 
-    enqueue_chunks(ids, priority)
+    publish_job_chunks(ids, priority)
+
+
+def _send(ids, priority):  # type: ignore[no-untyped-def]
+    """What `dxcoder submit` sends with: publish, then stamp the chunks sent."""
+    from tasks.broker import send_job_chunks
+
+    send_job_chunks(ids, priority)
 
 
 def test_task_metrics_add_up_to_the_job_totals(pipeline: PipelineEnv) -> None:
     pipeline.start_worker()
-    result = _cli(pipeline, "submit", str(SAMPLE), "--wait")
+    result = cli(pipeline, "submit", str(SAMPLE), "--wait")
     job_id = result.stdout.strip()
-    metrics = _cli(pipeline, "metrics", job_id, "--json")
+    metrics = cli(pipeline, "metrics", job_id, "--json")
     assert metrics.returncode == 0, metrics.stderr
     import json
 
@@ -104,11 +99,16 @@ def test_task_metrics_add_up_to_the_job_totals(pipeline: PipelineEnv) -> None:
     with db.session_scope() as session:
         records = [m.record for m in session.scalars(
             select(TaskMetric).where(TaskMetric.job_id == job_id))]
+    # One record per chunk, each of its 50 lines, with the time of each step: reading,
+    # resolving and writing each take time, and they happen one after another within the total.
+    assert sorted(record["chunk_no"] for record in records) == list(range(1, 9))
     for record in records:
         assert record["task_name"] == "dxcoder.resolve_chunk" and record["task_id"]
         assert set(record["breakers"]) == {"postgresql", "redis"}
-        assert record["read_ms"] >= 0 and record["total_ms"] >= record["resolve_ms"]
-        assert sum(record["by_status"].values()) == record["lines"]
+        assert record["read_ms"] > 0 and record["resolve_ms"] > 0 and record["write_ms"] > 0
+        steps = record["read_ms"] + record["resolve_ms"] + record["write_ms"]
+        assert record["total_ms"] >= steps - 0.05  # each is rounded to 0.01 ms
+        assert record["lines"] == 50 and sum(record["by_status"].values()) == 50
     # The same record went to the worker's JSON log, without any diagnosis text.
     logged = [e for w in pipeline.workers for e in w.events() if e.get("event") == "chunk.resolved"]
     assert len(logged) == 8 and {e["job_id"] for e in logged} == {job_id}
@@ -121,10 +121,10 @@ def test_task_metrics_add_up_to_the_job_totals(pipeline: PipelineEnv) -> None:
 
 def test_run_and_submit_agree(pipeline: PipelineEnv, tmp_path: Path) -> None:
     pipeline.start_worker()
-    submitted = _cli(pipeline, "submit", str(SAMPLE), "--wait")
+    submitted = cli(pipeline, "submit", str(SAMPLE), "--wait")
     assert submitted.returncode == 0, submitted.stderr
     distributed = tmp_path / "distributed.csv"
-    assert _cli(pipeline, "results", submitted.stdout.strip(), "-o", str(distributed)
+    assert cli(pipeline, "results", submitted.stdout.strip(), "-o", str(distributed)
                 ).returncode == 0
     embedded = tmp_path / "embedded.csv"
     from tests.conftest import load_everything, use_database
@@ -149,37 +149,36 @@ def test_exhausted_chunks_become_error_lines_and_retry_sends_them_again(
         pipeline: PipelineEnv) -> None:
     # A worker allowed zero attempts gives up on every chunk at once: the lines become `error`.
     doomed = pipeline.start_worker(max_attempts=0)
-    result = _cli(pipeline, "submit", str(SAMPLE), "--wait")
+    result = cli(pipeline, "submit", str(SAMPLE), "--wait")
     job_id = result.stdout.strip()
     assert result.returncode == 1
     assert f"job {job_id} done: 400/400 lines (error 400)" in result.stderr
-    results = _cli(pipeline, "results", job_id, "--format", "jsonl")
+    results = cli(pipeline, "results", job_id, "--format", "jsonl")
     first = results.stdout.splitlines()[0]
     assert '"status": "error"' in first and f"dxcoder retry {job_id}" in first
     doomed.stop()
     pipeline.start_worker()
-    retried = _cli(pipeline, "retry", job_id)
+    retried = cli(pipeline, "retry", job_id)
     assert retried.returncode == 0 and "8 chunks queued again" in retried.stdout
-    _wait(lambda: jobs.job_status(job_id).finished, what="the retried job")
+    wait_until(lambda: jobs.job_status(job_id).finished, what="the retried job")
     status = jobs.job_status(job_id)
     assert status.ok and status.lines_done == 400 and "error" not in status.by_status
-    assert _cli(pipeline, "retry", job_id).stdout.strip() == f"job {job_id} has no error lines to retry"
+    assert cli(pipeline, "retry", job_id).stdout.strip() == f"job {job_id} has no error lines to retry"
 
 
 def test_reconciler_sends_chunks_that_were_never_sent(pipeline: PipelineEnv) -> None:
     # A submit whose publish failed after the commit: the job exists, no message went out.
-    submitted = producer.submit(SAMPLE, enqueue=None)
+    submitted = producer.stage_file(SAMPLE)
     with db.session_scope() as session:
         job = session.get(Job, submitted.job_id)
         assert job is not None
         job.created_at = job.created_at.replace(year=job.created_at.year - 1)
     pipeline.start_worker()
-    from tasks.maintenance import queue_length
-    from worker.pipeline.reconcile import reconcile
+    from tasks.reconcile import reconcile_once
 
-    assert reconcile(_enqueue, queue_length) == 8
-    assert reconcile(_enqueue, queue_length) == 0  # leases taken: a second run sends nothing
-    _wait(lambda: jobs.job_status(submitted.job_id).finished, what="the reconciled job")
+    assert reconcile_once() == 8
+    assert reconcile_once() == 0  # leases taken: a second run sends nothing
+    wait_until(lambda: jobs.job_status(submitted.job_id).finished, what="the reconciled job")
     assert _result_lines(submitted.job_id) == list(range(2, 402))
 
 
@@ -189,7 +188,7 @@ def test_workers_start_on_the_first_chunks_while_the_file_is_still_staged(
 
     pipeline.start_worker()
     claims = write_claims(tmp_path / "claims.csv", 100_000, seed=41)  # 50 chunks, 5 batches
-    done = _cli(pipeline, "submit", str(claims), "--wait", chunk_size=2000)
+    done = cli(pipeline, "submit", str(claims), "--wait", chunk_size=2000)
     assert done.returncode in (0, 1), done.stderr
     job_id = done.stdout.strip()
     assert _result_lines(job_id) == list(range(2, 100_002))  # the header is line 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
 from sqlalchemy import select
 
+from tests.clitools import wait_until
 from tests.conftest import TEST_BROKER, database_on, use_database
 from tests.servers import ThrowawayPostgres
 from tests.workers import Worker, dxcoder_env
@@ -18,13 +18,6 @@ from worker.pipeline import jobs, producer
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "claims.csv"
 
 
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_postgres_outage_walks_the_breaker_and_the_job_completes(
@@ -36,31 +29,32 @@ def test_postgres_outage_walks_the_breaker_and_the_job_completes(
                       breaker_db_fail_max=3, breaker_db_reset_timeout=4, retry_backoff_max=4)
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
-        from tasks.enqueue import enqueue_chunks
+        from tasks.broker import publish_job_chunks
 
-        submitted = producer.submit(SAMPLE, enqueue=None, force=True)
+        submitted = producer.stage_file(SAMPLE, force=True)
         with db.session_scope() as session:
             ids = list(session.scalars(select(Chunk.id).where(Chunk.job_id == submitted.job_id)
                                        .order_by(Chunk.chunk_no)))
-        enqueue_chunks(ids[:3], 0)
-        _wait(lambda: jobs.job_status(submitted.job_id).chunks_done == 3, 120, "first chunks")
+        publish_job_chunks(ids[:3], 0)
+        wait_until(lambda: jobs.job_status(submitted.job_id).chunks_done == 3, 120, "first chunks")
         db.dispose()
 
         throwaway_pg.stop()
-        enqueue_chunks(ids[3:], 0)  # the rest of the job arrives while PostgreSQL is down
-        _wait(lambda: any(e.get("new_state") == "open" for e in worker.events()), 60,
+        publish_job_chunks(ids[3:], 0)  # the rest of the job arrives while PostgreSQL is down
+        wait_until(lambda: any(e.get("new_state") == "open" for e in worker.events()), 60,
               "the breaker to open")
-        time.sleep(6)  # stay down past one reset timeout: the trial call fails, it re-opens
+        # Stay down past one reset timeout: the trial call fails and the breaker re-opens.
+        wait_until(lambda: ("half-open", "open") in _postgres_changes(worker), 60,
+              "a failed trial call to re-open the breaker")
         throwaway_pg.start()
 
-        _wait(lambda: jobs.job_status(submitted.job_id).finished, 180, "the job to complete")
+        wait_until(lambda: jobs.job_status(submitted.job_id).finished, 180, "the job to complete")
     finally:
         worker.stop()
     status = jobs.job_status(submitted.job_id)
     assert status.lines_done == status.total_lines == 400
     assert "error" not in status.by_status and status.chunks_error == 0
-    changes = [(e["old_state"], e["new_state"]) for e in worker.events()
-               if e.get("event") == "breaker.state_change" and e.get("breaker") == "postgresql"]
+    changes = _postgres_changes(worker)
     assert ("closed", "open") in changes
     assert ("open", "half-open") in changes
     assert ("half-open", "closed") in changes
@@ -68,3 +62,9 @@ def test_postgres_outage_walks_the_breaker_and_the_job_completes(
     waits = [e for e in worker.events()
              if e.get("event") == "chunk.retry" and e.get("reason") == "breaker_open"]
     assert waits and all(e["countdown_s"] >= 4 for e in waits)
+
+
+def _postgres_changes(worker: Worker) -> list[tuple[str, str]]:
+    """The PostgreSQL breaker's state changes the worker logged, in order."""
+    return [(e["old_state"], e["new_state"]) for e in worker.events()
+            if e.get("event") == "breaker.state_change" and e.get("breaker") == "postgresql"]

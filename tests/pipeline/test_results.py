@@ -13,7 +13,7 @@ from tests.clitools import run_dxcoder
 from worker import contract, db
 from worker.models import InputLine, Job
 from worker.models import Result as ResultRow
-from worker.pipeline import results
+from worker.pipeline import export, results
 
 # (entry id, input, description, confidence, extra): formulas in ids, text and pass-through
 # cells, text that is not ASCII, a line without pass-through columns and one with a column of
@@ -50,7 +50,7 @@ def test_export_is_safe_ordered_and_complete_across_pages(
     _stage("exportjob0001")
 
     out = io.StringIO()
-    assert results.write_results("exportjob0001", out, "csv") == len(LINES)
+    assert export.export_results("exportjob0001", out, "csv") == len(LINES)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert list(rows[0]) == [*contract.RESULT_FIELDS, "payer", "note", "member"]
     assert [r["line_no"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7"]
@@ -65,7 +65,7 @@ def test_export_is_safe_ordered_and_complete_across_pages(
                                           "0.7", "0.925"]
 
     out = io.StringIO()
-    assert results.write_results("exportjob0001", out, "jsonl") == len(LINES)
+    assert export.export_results("exportjob0001", out, "jsonl") == len(LINES)
     lines = out.getvalue().splitlines()
     records = list(results.iter_results("exportjob0001"))
     # Each line is exactly what json.dumps writes for the record, pass-through under "extra".
@@ -87,9 +87,9 @@ def test_a_result_rendered_from_memory_is_written_as_the_export_writes_it() -> N
 
     for first in (0.0, -0.0):
         rows = [row(1, first), row(2, -0.0)]
-        text = results.ResultFormat("csv", ["payer"]).render(rows)
+        text = export.ResultFormat("csv", ["payer"]).render(rows)
         assert [r[7] for r in csv.reader(io.StringIO(text))] == ["0.0", "0.0"]
-        lines = results.ResultFormat("jsonl").render(rows).splitlines()
+        lines = export.ResultFormat("jsonl").render(rows).splitlines()
         assert [json.loads(line)["confidence"] for line in lines] == [0.0, 0.0]
         assert all('"confidence": 0.0,' in line for line in lines)
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
-from tests.clitools import run_dxcoder
+from tests.clitools import cli
 from tests.conftest import PipelineEnv
 from tests.workers import Beat  # noqa: F401  (re-exported for the recode tests)
 from worker import db
@@ -32,18 +29,8 @@ def claims_file(path: Path, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
-def cli(env: PipelineEnv, *args: str, timeout: float = 300, **settings: object) -> Any:
-    return run_dxcoder(*args, database_url=env.database_url, data_dir=env.tmp_path,
-                       env=env.env(**settings), timeout=timeout)
 
 
-def wait(predicate: Callable[[], bool], timeout: float = 120, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def submit(env: PipelineEnv, path: Path, *extra: str) -> str:

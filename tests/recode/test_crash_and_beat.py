@@ -9,17 +9,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.clitools import cli, wait_until
 from tests.conftest import PG_SERVER, TEST_BROKER, PipelineEnv, writes_held
 from tests.recode.helpers import (
     FY2025_DAY,
     FY2026_DAY,
     Beat,
     claims_file,
-    cli,
     report_rows,
     run_row,
     submit,
-    wait,
 )
 from tests.workers import dxcoder_env
 from worker import db
@@ -91,12 +90,12 @@ def test_a_run_killed_halfway_and_resumed_ends_like_an_uninterrupted_one(
     started = cli(crashed, "recode", "run", chunk_size=4)
     assert started.returncode == 0, started.stderr
     run_id = started.stdout.strip()
-    wait(lambda: _progress(crashed.database_url, run_id)[0] >= 3, timeout=60,
-         what="a few chunks")
+    wait_until(lambda: _progress(crashed.database_url, run_id)[0] >= 3, timeout=60,
+               what="a few chunks")
     # Kill it mid-chunk: its next chunk is claimed but cannot count itself done on the run.
     with writes_held(crashed.database_url, "recode_run"):
-        wait(lambda: _running(crashed.database_url, run_id) >= 1, timeout=60,
-             what="a chunk in flight")
+        wait_until(lambda: _running(crashed.database_url, run_id) >= 1, timeout=60,
+                   what="a chunk in flight")
         victim.kill()
     finished, total = _progress(crashed.database_url, run_id)
     assert 3 <= finished < total, "the run finished before the worker was killed"
@@ -143,7 +142,7 @@ def test_beat_starts_the_nightly_run(pipeline: PipelineEnv, tmp_path: Path) -> N
                 return session.scalar(select(RecodeRun).where(RecodeRun.trigger == "beat",
                                                               RecodeRun.status == "done"))
 
-        wait(lambda: beat_run() is not None, timeout=100, what="the beat-triggered run")
+        wait_until(lambda: beat_run() is not None, timeout=100, what="the beat-triggered run")
     finally:
         beat.stop()
     run = beat_run()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from tests.clitools import cli
 from tests.conftest import PipelineEnv
 from tests.recode.helpers import (
     FY2025_DAY,
     FY2026_DAY,
     claims_file,
-    cli,
     report_rows,
     results,
     run_row,
@@ -175,13 +175,14 @@ def test_codeset_diff_lists_all_five_kinds(pg_url: str, tmp_path: Path) -> None:
 
 def test_run_report_json_and_busy(pipeline: PipelineEnv, tmp_path: Path) -> None:
     """A run left `running` with live leases makes the next start exit early and say so."""
+    from worker.pipeline import lease
     from worker.recode import runs
 
     pipeline.start_worker()
     _pinned_job(pipeline, tmp_path)
     started = runs.start(trigger="cli")  # planned, not enqueued: chunks wait
     assert started.outcome == "planned" and started.chunks == 1
-    runs.enqueue(started.chunk_ids, lambda ids: None)  # "sent": leases are live
+    lease.stamp_sent(lease.RECODE_CHUNKS, list(started.chunk_ids))  # "sent": leases are live
     busy = cli(pipeline, "recode", "run")
     assert busy.returncode == 1
     assert f"recoding run {started.run_id} is still running (0/1 chunks done)" in busy.stderr

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from tests.clitools import run_dxcoder
+from tests.clitools import run_dxcoder, wait_until
 from tests.conftest import PipelineEnv
-from tests.recode.helpers import FY2026_DAY, claims_file, report_rows, run_row, submit, wait
+from tests.recode.helpers import FY2026_DAY, claims_file, report_rows, run_row, submit
 from worker import db
 from worker.models import RecodeChunk, RecodeRun
 from worker.recode import runs
@@ -27,14 +27,11 @@ def test_the_reconciler_sends_recode_chunks_that_were_never_sent(pipeline: Pipel
     with db.session_scope() as session:
         session.execute(update(RecodeRun).values(
             started_at=RecodeRun.started_at - dt.timedelta(minutes=5)))
-    import tasks.recode  # noqa: F401  (registers the sender, as in a worker)
-    from tasks.enqueue import enqueue_chunks
-    from tasks.maintenance import queue_length
-    from worker.pipeline.reconcile import reconcile
+    from tasks.reconcile import reconcile_once
 
-    assert reconcile(enqueue_chunks, queue_length) == 2
-    assert reconcile(enqueue_chunks, queue_length) == 0  # leases taken: nothing sent twice
-    wait(lambda: run_row(str(started.run_id)).status == "done", what="the reconciled run")
+    assert reconcile_once() == 2
+    assert reconcile_once() == 0  # leases taken: nothing sent twice
+    wait_until(lambda: run_row(str(started.run_id)).status == "done", what="the reconciled run")
     counts = run_row(str(started.run_id)).counts
     assert counts is not None and counts["expanded"] == 30 and counts["retitled"] == 30
     assert len(report_rows(pipeline, str(started.run_id))) == 60

@@ -16,7 +16,7 @@ def test_reviewing_an_inbox_job_writes_a_new_outbox_version(any_db_url: str,
     inbox_dir = tmp_path / "inbox"
     inbox_dir.mkdir()
     claims_file(inbox_dir / "monday.csv")
-    poll_until_settled(Inbox(inbox_dir, enqueue=None, settle_seconds=0, run_inline=True))
+    poll_until_settled(Inbox(inbox_dir, send=None, settle_seconds=0, run_inline=True))
     outbox = inbox_dir / "outbox"
     assert listing(outbox) == ["monday.csv.results.csv"]
     first = (outbox / "monday.csv.results.csv").read_text()

@@ -9,8 +9,8 @@ from typing import IO
 import click
 
 from worker.cli.base import ensure_schema, sigterm_interrupts
-from worker.inbox.files import write_atomically
 from worker.pipeline import edits
+from worker.pipeline.export import write_atomically
 
 
 @click.command("edits")

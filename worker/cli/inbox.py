@@ -19,10 +19,10 @@ from worker.models import InboxFile
 from worker.settings import get_settings
 
 
-def _enqueue(chunk_ids: Sequence[int], priority: int) -> None:
-    from tasks.enqueue import enqueue_chunks
+def _send(chunk_ids: Sequence[int], priority: int) -> None:
+    from tasks.broker import send_job_chunks
 
-    enqueue_chunks(chunk_ids, priority)
+    send_job_chunks(chunk_ids, priority)
 
 
 def open_inbox(directory: Path, settle: float | None = None) -> Inbox:
@@ -30,9 +30,9 @@ def open_inbox(directory: Path, settle: float | None = None) -> Inbox:
     settings = get_settings()
     settle_seconds = settings.inbox_settle_seconds if settle is None else settle
     if settings.is_embedded:
-        return Inbox(directory, enqueue=None, settle_seconds=settle_seconds, run_inline=True,
+        return Inbox(directory, send=None, settle_seconds=settle_seconds, run_inline=True,
                      processes=os.cpu_count() or 1)
-    return Inbox(directory, enqueue=_enqueue, settle_seconds=settle_seconds)
+    return Inbox(directory, send=_send, settle_seconds=settle_seconds)
 
 
 def _echo_report(report: PollReport, announced: set[str] | None = None) -> None:

@@ -15,9 +15,9 @@ import click
 
 from worker import breakers, contract
 from worker.cli.base import ensure_schema, sigterm_interrupts
-from worker.errors import DependencyUnavailable, JobError
-from worker.inbox.files import write_atomically
-from worker.pipeline import claims, jobs, producer, results
+from worker.errors import DependencyUnavailable, JobError, SendFailed, SubmitInterrupted, is_transient
+from worker.pipeline import claims, jobs, producer
+from worker.pipeline.export import export_results, write_atomically
 from worker.settings import get_settings, mask_url
 
 FORMATS = click.Choice(["csv", "jsonl", "x12"], case_sensitive=False)
@@ -58,10 +58,10 @@ def _check_redis() -> None:
                        "Start Redis or set DXCODER_BROKER_URL, then submit again") from None
 
 
-def _enqueue(chunk_ids: Sequence[int], priority: int) -> None:
-    from tasks.enqueue import enqueue_chunks
+def _send(chunk_ids: Sequence[int], priority: int | None = None) -> None:
+    from tasks.broker import send_job_chunks
 
-    enqueue_chunks(chunk_ids, priority)
+    send_job_chunks(chunk_ids, priority)
 
 
 @click.command("submit")
@@ -80,22 +80,26 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
     """
     ensure_schema()
     _check_redis()
-    started = time.time()
     try:
         with sigterm_interrupts():
-            submitted = producer.submit(file, enqueue=_enqueue, name=name, release=release,
+            submitted = producer.submit(file, send=_send, name=name, release=release,
                                         force=force, **_read_options(fmt, term_column, id_column,
                                                                      dos_column))
-    except KeyboardInterrupt:
-        raise JobError(_cut_off(file, started, "interrupted")) from None
-    except DependencyUnavailable as exc:
-        raise JobError(_cut_off(file, started, str(exc))) from None
-    except Exception as exc:
-        from worker.breakers import is_transient_redis_error
-
-        if is_transient_redis_error(exc):
-            raise JobError(_cut_off(file, started, "Redis failed while queueing chunks")) from None
-        raise
+    except SubmitInterrupted as exc:
+        raise JobError(_cut_off(file, "interrupted", exc.job_id)) from None
+    except KeyboardInterrupt:  # before the producer had created a job
+        raise JobError(_cut_off(file, "interrupted", None)) from None
+    except SendFailed as exc:
+        if isinstance(exc.cause, DependencyUnavailable):
+            what = str(exc.cause)
+        elif is_transient(exc.cause, "redis"):
+            what = "Redis failed while queueing chunks"
+        else:
+            raise exc.cause from None  # a bug, not an outage
+        raise JobError(_cut_off(file, what, exc.job_id)) from None
+    except DependencyUnavailable as exc:  # while staging: the database's breaker is open
+        raise JobError(f"{exc} while submitting {file}; could not check whether its job was "
+                       "stored: `dxcoder jobs` lists the jobs") from None
     for warning in submitted.warnings:
         click.echo(f"warning: {warning}", err=True)
     if submitted.existing:
@@ -108,26 +112,10 @@ def submit_command(file: Path, name: str | None, release: str | None, force: boo
         sys.exit(0 if status.ok else 1)
 
 
-def _cut_off(file: Path, started: float, what: str) -> str:
+def _cut_off(file: Path, what: str, job_id: str | None) -> str:
     """Say whether a submit cut off (Ctrl-C, Redis or a breaker) left a job: a broker failure
     leaves the whole job stored (the reconciler sends the rest), an interrupt deletes what was
     staged."""
-    import datetime as dt
-
-    from sqlalchemy import select
-
-    from worker import db
-    from worker.models import Job
-
-    since = dt.datetime.fromtimestamp(started - 1, dt.UTC)
-    try:
-        with db.session_scope() as session:
-            job_id = session.scalar(select(Job.id).where(Job.source_file == file.name,
-                                                         Job.created_at >= since)
-                                    .order_by(Job.created_at.desc()).limit(1))
-    except Exception:
-        return (f"{what} while submitting {file}; could not check whether its job was stored: "
-                "`dxcoder jobs` lists the jobs")
     if job_id is None:
         return f"{what} while staging {file}; no job was created. Submit it again"
     return (f"{what} after job {job_id} was stored; the reconciler (beat) queues its remaining "
@@ -282,9 +270,9 @@ def results_command(job_id: str, output: Path | None, fmt: str, by_claim: bool,
         raise click.BadParameter("--status filters lines; --by-claim writes claims",
                                  param_hint="--status")
     _refuse_purged(job_id)
-    write = claims.write_claim_results if by_claim else results.write_results
+    write = claims.write_claim_results if by_claim else export_results
     if status is not None:
-        write = functools.partial(results.write_results, status=status)
+        write = functools.partial(export_results, status=status)
     if output is None:
         write(job_id, sys.stdout, fmt)
         return
@@ -349,7 +337,7 @@ def retry_command(job_id: str) -> None:
         click.echo(f"job {job}: {len(chunk_ids)} chunks resolved again")
         click.echo(_summary_line(status), err=True)
         sys.exit(0 if status.ok else 1)
-    producer.enqueue_chunks(chunk_ids, _enqueue)
+    _send(chunk_ids)
     click.echo(f"job {job}: {len(chunk_ids)} chunks queued again")
 
 

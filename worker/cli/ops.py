@@ -29,9 +29,10 @@ def health_command(as_json: bool, workers: bool, this_host: bool) -> None:
 
     Exit 0 when healthy, 1 when not (the failing checks say what to do).
     """
+    from tasks import broker
     from worker.ops.health import run_checks
 
-    report = run_checks(get_settings(), workers=workers, this_host=this_host)
+    report = run_checks(get_settings(), broker, workers=workers, this_host=this_host)
     if as_json:
         click.echo(json.dumps(report.as_dict(), default=str))
     else:
@@ -50,10 +51,12 @@ def health_command(as_json: bool, workers: bool, this_host: bool) -> None:
 def exporter_command(port: int | None, address: str | None) -> None:
     """Serve dxcoder's Prometheus metrics on /metrics: lines by status and method, chunk
     durations, redeliveries, breaker states, queue depth, oldest queued chunk."""
+    from tasks import broker
     from worker.ops.exporter import serve
 
     settings = get_settings()
-    serve(settings, port or settings.exporter_port, address or settings.exporter_address)
+    serve(settings, broker, port or settings.exporter_port,
+          address or settings.exporter_address)
 
 
 def celery_program() -> str:

@@ -32,7 +32,7 @@ def summary_line(run: RecodeRun) -> str:
 
 def wait_for(run_id: str, poll: float = 0.5) -> RecodeRun:
     run = runs.get_run(run_id)
-    while run.status == "running":
+    while run.status == runs.RunState.RUNNING:
         time.sleep(poll)
         run = runs.get_run(run_id)
     return run
@@ -71,10 +71,10 @@ def recode_run(job_id: str | None, since: dt.date | None, dry_run: bool, resume:
         if started.chunk_ids:
             apply.run_inline(started.chunk_ids)
     else:
-        from tasks.recode import start_and_enqueue
+        from tasks.recode import start_and_send
 
         try:
-            started = start_and_enqueue(trigger="cli", **scope)
+            started = start_and_send(trigger="cli", **scope)
         except DependencyUnavailable as exc:
             raise JobError(f"the run is planned but its chunks could not all be queued ({exc}); "
                            "`dxcoder recode run` resumes it once Redis is back") from None
@@ -88,7 +88,7 @@ def recode_run(job_id: str | None, since: dt.date | None, dry_run: bool, resume:
         assert started.run_id is not None
         run = wait_for(started.run_id)
         click.echo(summary_line(run), err=True)
-        sys.exit(0 if run.status == "done" else 1)
+        sys.exit(0 if run.status == runs.RunState.DONE else 1)
 
 
 @recode.command("report")

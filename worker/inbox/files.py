@@ -12,12 +12,9 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
-from worker import private
-from worker.errors import UnsafeDirectory
+from worker.errors import UnsafeDirectory, UnsafePath
 
 OUTBOX, ARCHIVE, REJECTED = "outbox", "archive", "rejected"
 # Drop-off conventions for "still being written": a temporary suffix (curl/wget/browsers .part,
@@ -30,10 +27,6 @@ PART_SUFFIX = ".part"
 # them (DXCODER_INBOX_REQUIRE_MARKER).
 MARKER_SUFFIXES = (".done", ".ok")
 _HASH_BLOCK = 1 << 20
-
-
-class UnsafePath(Exception):
-    """A name that is not a plain file name inside the inbox (a path, '..', a symlink)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,29 +207,3 @@ def move(source: Path, directory: Path, tag: str) -> Path:
     target = free_name(directory, source.name, tag)
     os.rename(source, target)
     return target
-
-
-def write_atomically(target: Path, write: Callable[[IO[str]], None]) -> None:
-    """Call `write` with a UTF-8 text stream (newline="") on a hidden temporary beside target,
-    fsync, then rename: readers see all or nothing. A write that fails (or is interrupted)
-    removes its temporary.
-
-    The temporary is created with O_EXCL|O_NOFOLLOW and mode 0600 (worker.private): a symlink
-    planted at its name is removed, never written through, and a leftover of a killed run is
-    replaced. The rename replaces a symlink at `target` itself, not the file it points to.
-    """
-    temp = target.with_name(f".{target.name}.tmp")
-    try:
-        fd = private.create_new(temp)
-    except FileExistsError:
-        temp.unlink()  # unlink never follows a link: what it pointed to is left alone
-        fd = private.create_new(temp)  # one that reappears at once is an attack: let it raise
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    os.replace(temp, target)

@@ -32,19 +32,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-import redis.exceptions
 import sqlalchemy.exc
-from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy import select, text, update
 
 from worker import db
-from worker.errors import TransientError
+from worker.errors import FileRejected, UnsafePath, is_transient
 from worker.inbox import files
-from worker.ingest import FileRejected
 from worker.models import Chunk, InboxFile, utcnow
 from worker.pipeline import producer
-from worker.pipeline.jobs import job_status
-from worker.pipeline.results import write_results
+from worker.pipeline.export import export_results, write_atomically
+from worker.pipeline.jobs import ChunkState, job_status
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.inbox")
@@ -52,10 +49,6 @@ log = logging.getLogger("dxcoder.inbox")
 SEEN, SUBMITTED, DONE, ARCHIVED, REJECTED = "seen", "submitted", "done", "archived", "rejected"
 SUPERSEDED = "superseded"  # the file changed after it was read; its new content has its own row
 UNFINISHED = (SEEN, SUBMITTED, DONE)
-# Failures that pass: the next poll tries the same step again.
-TRANSIENT = (TransientError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-             redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-             KombuOperationalError, ConnectionError, TimeoutError)
 
 # Content hashes of files already read, by (path, size, mtime_ns, inode): a file waiting for its
 # job is not read again on every poll, also across the beat task's polls in one worker process.
@@ -107,16 +100,17 @@ class Inbox:
     """A watched directory and the rows that remember its files."""
 
     def __init__(self, directory: str | os.PathLike[str], *,
-                 enqueue: producer.Enqueue | None, settle_seconds: float,
+                 send: producer.Send | None, settle_seconds: float,
                  run_inline: bool = False, processes: int = 1,
                  require_marker: bool | None = None) -> None:
-        """enqueue: how chunks reach the workers; run_inline: no workers, run chunks here
+        """send: how chunks reach the workers (None: staged only); run_inline: no workers, run
+        chunks here
         (the embedded mode); require_marker: take a file only once NAME.done or NAME.ok exists
         (default: DXCODER_INBOX_REQUIRE_MARKER)."""
         self.root = Path(os.path.realpath(directory))
         if not self.root.is_dir():
             raise FileNotFoundError(f"inbox {directory} is not a directory")
-        self.enqueue, self.settle_seconds = enqueue, settle_seconds
+        self.send, self.settle_seconds = send, settle_seconds
         self.run_inline, self.processes = run_inline, processes
         self.require_marker = (get_settings().inbox_require_marker if require_marker is None
                                else require_marker)
@@ -232,7 +226,7 @@ class Inbox:
             row = self._load(row_id)
             try:
                 path = files.inside(self.root, row.name)
-            except files.UnsafePath:
+            except UnsafePath:
                 # Never follow it; the row keeps its state (its job and results stay reachable)
                 # and the scan moves a symlink put in the file's place to rejected/.
                 log.warning("inbox.unsafe_path", extra={"inbox_file_id": row.id})
@@ -293,8 +287,11 @@ class Inbox:
         try:
             # Run here, a file is chunked as `dxcoder run` chunks it; sent to workers, as submit does.
             chunk_size = get_settings().run_chunk_size if self.run_inline else None
-            submitted = producer.submit(path, enqueue=self.enqueue, name=row.name,
-                                        chunk_size=chunk_size)
+            if self.send is None:
+                submitted = producer.stage_file(path, name=row.name, chunk_size=chunk_size)
+            else:
+                submitted = producer.submit(path, send=self.send, name=row.name,
+                                            chunk_size=chunk_size)
         except FileRejected as exc:
             self._set(row.id, state=REJECTED, error=exc.problem)
             _boundary("after_rejected", row.name)
@@ -321,9 +318,9 @@ class Inbox:
         target = files.subdir(self.root, files.OUTBOX) / results_name(row.name)
 
         def write(fh: IO[str]) -> None:
-            write_results(status.id, fh, "csv")
+            export_results(status.id, fh, "csv")
 
-        files.write_atomically(target, write)
+        write_atomically(target, write)
         _boundary("after_outbox", row.name)
         self._set(row.id, state=DONE)
         report.completed.append((row.name, str(target.relative_to(self.root))))
@@ -337,7 +334,7 @@ class Inbox:
 
         with db.session_scope() as session:
             ids = list(session.scalars(select(Chunk.id).where(
-                Chunk.job_id == job_id, Chunk.status.in_(("queued", "running")))
+                Chunk.job_id == job_id, Chunk.status.in_(ChunkState.UNFINISHED))
                 .order_by(Chunk.chunk_no)))
         run_chunks(ids, self.processes)
 
@@ -354,7 +351,7 @@ class Inbox:
         def write(fh: IO[str]) -> None:
             fh.write(note)
 
-        files.write_atomically(error_txt, write)
+        write_atomically(error_txt, write)
         _boundary("after_error_txt", path.name)
         if self.require_marker:
             for marker in files.markers(self.root, path.name):
@@ -387,7 +384,7 @@ class Inbox:
     def _failed(self, report: PollReport, name: str, exc: BaseException,
                 row_id: int | None = None) -> None:
         report.failed.append((name, type(exc).__name__))
-        if isinstance(exc, TRANSIENT):
+        if is_transient(exc):  # it passes: the next poll tries the same step again
             log.warning("inbox.retry_later", extra={"inbox_file_id": row_id,
                                                     "error": type(exc).__name__})
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from worker.ingest.common import FIELD_LIMIT, FileRejected, Source, SourceLine, read_prefix
+from worker.ingest.common import FIELD_LIMIT, Source, SourceLine, read_prefix
 from worker.ingest.csvfile import open_csv
 from worker.ingest.detect import FORMATS, check_readable, detect_format, normalise_format
 from worker.ingest.jsonl import open_jsonl
@@ -20,7 +20,6 @@ from worker.ingest.x12 import claim_id, open_x12
 __all__ = [
     "FIELD_LIMIT",
     "FORMATS",
-    "FileRejected",
     "Source",
     "SourceLine",
     "claim_id",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO, NamedTuple
 
 from worker import contract
-from worker.errors import DxcoderError
+from worker.errors import FileRejected
 
 # A field longer than this is not a diagnosis entry; the line becomes invalid_input.
 FIELD_LIMIT = 1000
@@ -56,16 +56,6 @@ class SourceLine(NamedTuple):
             system=self.system,
             date_of_service=self.date_of_service,
         )
-
-
-class FileRejected(DxcoderError):
-    """The whole file cannot be read as claims data (empty, unknown format, no term column,
-    unreadable, truncated X12 envelope). Permanent: the message names the file and what to do."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        super().__init__(f"{os.fspath(path)}: {problem}")
-        self.path = os.fspath(path)
-        self.problem = problem
 
 
 class Source:

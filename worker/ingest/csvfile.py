@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from worker import contract
+from worker.errors import FileRejected
 from worker.ingest.common import (
     EXPECTED,
     FIELD_LIMIT,
     NUL_PROBLEM,
     PIECE_BYTES,
     Encoding,
-    FileRejected,
     Piece,
     Source,
     SourceLine,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import codecs
 import json
 
-from worker.ingest.common import EXPECTED, FileRejected
+from worker.errors import FileRejected
+from worker.ingest.common import EXPECTED
 
 FORMATS = ("csv", "jsonl", "x12")
 _ALIASES = {"ndjson": "jsonl", "json": "jsonl", "837": "x12", "edi": "x12", "tsv": "csv", "txt": "csv"}

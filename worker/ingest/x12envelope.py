@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, TextIO
 
-from worker.ingest.common import BLOCK_BYTES, FileRejected
+from worker.errors import FileRejected
+from worker.ingest.common import BLOCK_BYTES
 
 ISA_LENGTH = 106  # the ISA segment is fixed-width, terminator included
 # A segment this long without a terminator means the separators or the file are wrong.

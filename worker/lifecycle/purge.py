@@ -23,11 +23,12 @@ from worker.errors import JobError
 from worker.inbox import files as inbox_files
 from worker.lifecycle import partitions
 from worker.models import Chunk, Job, RecodeChunk, TaskMetric, utcnow
+from worker.pipeline.jobs import JobState
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.lifecycle")
 
-PURGED = "purged"
+PURGED = JobState.PURGED
 # Jobs still being worked on are never purged: their chunks would write into dropped tables.
 UNFINISHED = ("queued", "running")
 PURGED_NAME = "(purged)"

@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 
 from worker import db
 from worker.ops import health
-from worker.pipeline.jobs import RETRY_CORRECTION
+from worker.pipeline.jobs import RETRY_CORRECTION, ChunkState
 from worker.settings import Settings
 
 log = logging.getLogger("dxcoder.exporter")
@@ -115,8 +115,8 @@ def _json(value: Any) -> dict[str, Any]:
 class DxcoderCollector(Collector):
     """Builds every dxcoder metric at scrape time; a dependency that is down reads as up=0."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, broker: health.BrokerProbe) -> None:
+        self.settings, self.broker = settings, broker
         self.totals = TaskMetricTotals()
 
     def collect(self) -> Iterator[Metric]:
@@ -175,7 +175,7 @@ class DxcoderCollector(Collector):
                                   "Deliveries of chunks beyond the first (retries, lost workers, "
                                   "reconciler re-sends)", value=int(redeliveries or 0))
         chunks = GaugeMetricFamily("dxcoder_chunks", "Chunks by status", labels=["status"])
-        for status in ("queued", "running", "done", "error"):
+        for status in (*ChunkState.UNFINISHED, *ChunkState.FINISHED):
             chunks.add_metric([status], int(chunk_counts.get(status, 0)))
         yield chunks
         jobs = GaugeMetricFamily("dxcoder_jobs", "Jobs by status", labels=["status"])
@@ -190,7 +190,7 @@ class DxcoderCollector(Collector):
     def _redis_metrics(self) -> Iterable[Metric]:
         client = health.broker_client(self.settings)
         try:
-            depth = health.queue_depth(client, self.settings.queue)
+            depth = self.broker.queue_depth(client, self.settings.queue)
         finally:
             client.close()
         states = health.breaker_states(self.settings)
@@ -207,15 +207,17 @@ class DxcoderCollector(Collector):
         yield breaker
 
 
-def build_registry(settings: Settings) -> CollectorRegistry:
+def build_registry(settings: Settings, broker: health.BrokerProbe) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DxcoderCollector(settings))
+    registry.register(DxcoderCollector(settings, broker))
     return registry
 
 
-def serve(settings: Settings, port: int, address: str = "127.0.0.1") -> None:
+def serve(settings: Settings, broker: health.BrokerProbe, port: int, address: str = "127.0.0.1"
+          ) -> None:
     """Serve /metrics on `port` until interrupted."""
-    server, thread = start_http_server(port, addr=address, registry=build_registry(settings))
+    server, thread = start_http_server(port, addr=address,
+                                       registry=build_registry(settings, broker))
     log.warning("exporter.listening", extra={"port": port, "address": address})
     try:
         thread.join()

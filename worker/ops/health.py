@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 import sqlalchemy as sa
@@ -19,10 +19,17 @@ from worker import db
 from worker.settings import Settings, mask_url
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
-# kombu's Redis transport keeps one list per priority step (celeryconfig: 0, 3, 6, 9):
-# the queue itself for 0 and `queue\x06\x16N` for the others.
-_PRIORITY_SEP = "\x06\x16"
-_PRIORITY_STEPS = (3, 6, 9)
+
+
+class BrokerProbe(Protocol):
+    """What health and the exporter read from the broker; tasks.broker is one (the CLI passes
+    it in, so this module needs no Celery)."""
+
+    def queue_depth(self, client: redis.Redis | None = None, queue: str | None = None) -> int:
+        """Messages waiting in the chunk queue, over every priority step."""
+
+    def workers_online(self, settings: Settings) -> list[str]:
+        """Workers that answer and consume our queue."""
 
 
 @dataclasses.dataclass
@@ -66,15 +73,6 @@ def broker_client(settings: Settings) -> redis.Redis:
                                 socket_timeout=timeout)
 
 
-def queue_depth(client: redis.Redis, queue: str) -> int:
-    """Messages waiting in `queue` over every priority step."""
-    keys = [queue] + [f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS]
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.llen(key)
-    return int(sum(pipe.execute()))
-
-
 def chunk_backlog(now: dt.datetime | None = None) -> tuple[int, int, float | None]:
     """(queued chunks, running chunks, age in seconds of the oldest queued chunk or None).
 
@@ -103,19 +101,6 @@ def breaker_states(settings: Settings) -> dict[str, str]:
     from worker.breakers import Breakers
 
     return Breakers(settings).states()
-
-
-def workers_online(settings: Settings) -> list[str]:
-    """Names of workers that answer within the timeout and consume our queue.
-
-    `inspect active_queues` is a ping that also says what each worker consumes, so a worker of
-    another deployment on the same Redis is not counted as ours.
-    """
-    from tasks.app import app
-
-    replies = app.control.inspect(timeout=float(settings.health_timeout)).active_queues() or {}
-    return sorted(name for name, queues in replies.items()
-                  if any(q.get("name") == settings.queue for q in queues or []))
 
 
 def _database_checks(settings: Settings) -> list[Check]:
@@ -172,12 +157,13 @@ def _ping(url: str, settings: Settings) -> str | None:
         client.close()
 
 
-def _redis_checks(settings: Settings, *, workers: bool, this_host: bool) -> list[Check]:
+def _redis_checks(settings: Settings, broker: BrokerProbe, *, workers: bool, this_host: bool
+                  ) -> list[Check]:
     url = mask_url(settings.broker_url)
     client = broker_client(settings)
     try:
         client.ping()
-        depth = queue_depth(client, settings.queue)
+        depth = broker.queue_depth(client, settings.queue)
     except redis.exceptions.RedisError as exc:
         return [Check("redis", FAIL, f"cannot reach the broker at {url}: {_reason(exc)}"),
                 Check("breakers", SKIP, "Redis unreachable"),
@@ -204,7 +190,7 @@ def _redis_checks(settings: Settings, *, workers: bool, this_host: bool) -> list
     if not workers:
         checks.append(Check("workers", SKIP, "not asked (--no-workers)"))
         return checks
-    names = workers_online(settings)
+    names = broker.workers_online(settings)
     host = socket.gethostname()
     if this_host:
         names = [n for n in names if n.split("@", 1)[-1] == host]
@@ -219,13 +205,13 @@ def _redis_checks(settings: Settings, *, workers: bool, this_host: bool) -> list
     return checks
 
 
-def run_checks(settings: Settings, *, workers: bool = True, this_host: bool = False
-               ) -> HealthReport:
+def run_checks(settings: Settings, broker: BrokerProbe, *, workers: bool = True,
+               this_host: bool = False) -> HealthReport:
     """Every check in order; embedded mode (SQLite, no servers) skips Redis and workers."""
     checks = _database_checks(settings)
     if settings.is_embedded:
         checks += [Check(name, SKIP, "embedded mode: no broker")
                    for name in ("redis", "breakers", "queue", "workers")]
     else:
-        checks += _redis_checks(settings, workers=workers, this_host=this_host)
+        checks += _redis_checks(settings, broker, workers=workers, this_host=this_host)
     return HealthReport(checks)

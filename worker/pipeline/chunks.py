@@ -1,6 +1,6 @@
-"""Resolve one chunk: claim it, read its lines in one query, resolve in memory, write idempotently.
+"""Resolve one job chunk: lease it, read its lines in one query, resolve in memory, write idempotently.
 
-Three short transactions: (1) claim: count the attempt and take a lease; (2) read the lines;
+Three short transactions: (1) lease: count the attempt (worker.pipeline.lease); (2) read the lines;
 (3) write results with INSERT .. ON CONFLICT DO NOTHING, mark the chunk done, count the job,
 store the metrics record. A chunk delivered twice, or twice at once, ends with one result per
 line and is counted once.
@@ -18,35 +18,27 @@ import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from worker import contract, db
-from worker.bulk import copy_csv_text, csv_cells
+from worker.bulk import copy_csv_text
 from worker.contract import Result
+from worker.csvcells import copy_cells
 from worker.memo import remember
 from worker.models import Chunk, Job, TaskMetric, utcnow
-from worker.models import Result as ResultRow
-from worker.pipeline import chunk_edits
+from worker.pipeline import chunk_edits, lease
+from worker.pipeline.jobs import ChunkState, JobState
+from worker.pipeline.lease import ChunkLease, elapsed_ms
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.chunk")
+
 HOST = socket.gethostname()
 # The job and the time first, then the result's fields (contract.RESULT_FIELDS order).
 RESULT_COLUMNS = ("job_id", "resolved_at", "line_no", "entry_id", "input", "status", "code",
                   "description", "method", "confidence", "code_set", "alternatives", "message",
                   "date_of_service")
-
-
-@dataclasses.dataclass
-class Claim:
-    chunk_id: int
-    job_id: str
-    chunk_no: int
-    first_line: int
-    last_line: int
-    attempts: int
-    release: str | None
 
 
 @dataclasses.dataclass
@@ -80,25 +72,16 @@ class ChunkReport:
         return dataclasses.asdict(self)
 
 
-def claim(session: Session, chunk_id: int) -> Claim | None:
-    """Count a delivery and take the lease; None when the chunk is already finished."""
-    settings = get_settings()
-    # Past the hard time limit the attempt is certainly dead; the reconciler may then re-send it.
-    lease = utcnow() + dt.timedelta(seconds=settings.task_time_limit + settings.lease_margin)
-    row = session.execute(
-        update(Chunk)
-        .where(Chunk.id == chunk_id, Chunk.status.in_(("queued", "running")))
-        .values(attempts=Chunk.attempts + 1, status="running", lease_until=lease)
-        .returning(Chunk.job_id, Chunk.chunk_no, Chunk.first_line, Chunk.last_line,
-                   Chunk.attempts)
-    ).first()
-    if row is None:
+def take_lease(session: Session, chunk_id: int) -> tuple[ChunkLease, str | None] | None:
+    """Count a delivery, take the lease and mark the job running; returns the lease and the
+    job's pinned release, or None when the chunk is already finished."""
+    taken = lease.take_lease(session, lease.JOB_CHUNKS, chunk_id)
+    if taken is None:
         return None
-    release = session.scalar(select(Job.release_label).where(Job.id == row.job_id))
-    session.execute(update(Job).where(Job.id == row.job_id, Job.status == "queued")
-                    .values(status="running", started_at=utcnow()))
-    return Claim(chunk_id, row.job_id, row.chunk_no, row.first_line, row.last_line,
-                 row.attempts, release)
+    release = session.scalar(select(Job.release_label).where(Job.id == taken.job_id))
+    session.execute(update(Job).where(Job.id == taken.job_id, Job.status == JobState.QUEUED)
+                    .values(status=JobState.RUNNING, started_at=utcnow()))
+    return taken, release
 
 
 _READ_LINES = text(
@@ -118,7 +101,7 @@ class Line(NamedTuple):
     error: str
 
 
-def read_lines(session: Session, c: Claim) -> list[Line]:
+def read_lines(session: Session, c: ChunkLease) -> list[Line]:
     """The chunk's staged lines as plain tuples, in one query.
 
     Plain SQL on the DBAPI cursor rather than the ORM: 2,000 rows per chunk, and per-row type
@@ -171,7 +154,7 @@ def _line_result(line: Line, status: str, message: str) -> ResultTuple:
                                             date_of_service=line.date_of_service)))
 
 
-def write_results(session: Session, job_id: str, results: Sequence[ResultTuple]) -> int:
+def insert_results(session: Session, job_id: str, results: Sequence[ResultTuple]) -> int:
     """Insert results that are not there yet; returns how many this call wrote."""
     now = utcnow()
     columns = ", ".join(RESULT_COLUMNS)
@@ -222,67 +205,20 @@ _FROM_INPUT = contract.RESULT_FIELDS.index("input")
 
 def _copy_text(job_id: str, stamp: str, results: Sequence[ResultTuple]) -> str:
     """The rows of _rows as COPY CSV text, exactly as copy_rows would write them."""
-    head = csv_cells((job_id, stamp))
+    head = copy_cells((job_id, stamp))
     tails, lines = _COPY_TAILS, []
     days: dict[Any, str] = {None: ""}  # unquoted empty: NULL
     for result in results:
         key = result[_FROM_INPUT:_DOS]
         tail = tails.get(key)
         if tail is None:
-            tail = remember(tails, key, csv_cells(key), _COPY_TAIL_MEMO)
+            tail = remember(tails, key, copy_cells(key), _COPY_TAIL_MEMO)
         day = days.get(result[_DOS])
         if day is None:
             day = days[result[_DOS]] = str(iso_date(result[_DOS]))
         entry_id = result[1].replace('"', '""')
         lines.append(f'{head},{result[0]},"{entry_id}",{tail},{day}\n')
     return "".join(lines)
-
-
-def mark_finished(session: Session, c: Claim, status: str, error: str = "",
-                  claim_edits: dict[str, Any] | None = None) -> bool:
-    """Mark the chunk finished, first thing in the transaction that writes its results: the
-    row's lock lets one delivery through. A concurrent delivery waits here, then finds the chunk
-    finished (or deleted with a discarded job) and must write nothing; returns False then.
-    `claim_edits`: what the chunk found checking its own claims (worker.pipeline.chunk_edits)."""
-    marked = session.execute(
-        update(Chunk).where(Chunk.id == c.chunk_id, Chunk.status.in_(("queued", "running")))
-        .values(status=status, finished_at=utcnow(), lease_until=None, last_error=error[:500],
-                claim_edits=claim_edits))
-    return bool(marked.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def count_on_job(session: Session, c: Claim) -> bool:
-    """Count the finished chunk on its job, after its results; True if that completed the job."""
-    done, total, job_status = session.execute(
-        update(Job).where(Job.id == c.job_id).values(chunks_done=Job.chunks_done + 1)
-        .returning(Job.chunks_done, Job.chunk_count, Job.status)).one()
-    if done < total or job_status == "staging":  # a job still staging completes at its end
-        return False
-    complete_job(session, c.job_id)
-    return True
-
-
-def complete_job(session: Session, job_id: str) -> None:
-    """Stamp the job done with its summary: lines by status and method, duration."""
-    by_status = dict(session.execute(
-        select(ResultRow.status, func.count()).where(ResultRow.job_id == job_id)
-        .group_by(ResultRow.status)).all())
-    by_method = dict(session.execute(
-        select(ResultRow.method, func.count()).where(ResultRow.job_id == job_id)
-        .group_by(ResultRow.method)).all())
-    job = session.get(Job, job_id)
-    assert job is not None
-    finished = utcnow()
-    created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=dt.UTC)
-    job.status = "done"
-    job.finished_at = finished
-    job.summary = {
-        "lines": int(sum(by_status.values())),
-        "by_status": {k: int(v) for k, v in sorted(by_status.items())},
-        "by_method": {(k or "none"): int(v) for k, v in sorted(by_method.items(), key=lambda i: i[0] or "")},
-        "duration_s": round((finished - created).total_seconds(), 3),
-    }
-    log.info("job.completed", extra={"job_id": job_id, **job.summary})
 
 
 def store_metrics(session: Session, report: ChunkReport) -> None:
@@ -308,7 +244,8 @@ def process_chunk_results(chunk_id: int, *, task_id: str = "",
     report = ChunkReport(outcome="skipped", chunk_id=chunk_id, task_id=task_id,
                          breakers=breakers or {}, retries=retries)
     with db.session_scope() as session:
-        c = claim(session, chunk_id)
+        taken = take_lease(session, chunk_id)
+    c, release = taken if taken is not None else (None, None)
     if c is not None and c.attempts <= settings.max_attempts:
         # A transaction of its own: on SQLite the claim's holds the one write lock, which the
         # other processes wait for while it lasts.
@@ -321,18 +258,18 @@ def process_chunk_results(chunk_id: int, *, task_id: str = "",
                                   .where(Chunk.id == chunk_id)).first()
             if row is not None:
                 report.job_id, report.chunk_no = row.job_id, row.chunk_no
-                report.total_ms = _ms(started)
+                report.total_ms = elapsed_ms(started)
                 store_metrics(session, report)
         log.info("chunk.skipped", extra=report.record())
         return report, None
     report.job_id, report.chunk_no, report.attempt = c.job_id, c.chunk_no, c.attempts
     if c.attempts > settings.max_attempts:
         return give_up(c, f"gave up after {c.attempts - 1} deliveries", report, started), None
-    report.read_ms = _ms(started)
+    report.read_ms = elapsed_ms(started)
 
     t_resolve = time.perf_counter()
-    results, report.distinct_terms, report.cache_hits = resolve_lines(lines, c.release)
-    report.resolve_ms = _ms(t_resolve)
+    results, report.distinct_terms, report.cache_hits = resolve_lines(lines, release)
+    report.resolve_ms = elapsed_ms(t_resolve)
     # Checked while the results are in memory, stored with them: the task that finishes the
     # job then checks only the claims across chunk boundaries.
     inner_edits = (chunk_edits.check_chunk(c.job_id, c.first_line, c.last_line, lines, results)
@@ -340,36 +277,37 @@ def process_chunk_results(chunk_id: int, *, task_id: str = "",
 
     t_write = time.perf_counter()
     with db.session_scope() as session:
-        if mark_finished(session, c, "done", claim_edits=inner_edits):
-            report.lines = write_results(session, c.job_id, results)
-            report.job_finished = count_on_job(session, c)
+        if lease.mark_finished(session, c, ChunkState.DONE, claim_edits=inner_edits):
+            report.lines = insert_results(session, c.job_id, results)
+            report.job_finished = lease.count_on_parent(session, c)
         report.outcome = "done"
         report.by_status = dict(collections.Counter(r[_STATUS] for r in results))
         report.by_method = dict(collections.Counter(r[_METHOD] or "none" for r in results))
-        report.write_ms = _ms(t_write)
-        report.total_ms = _ms(started)
+        report.write_ms = elapsed_ms(t_write)
+        report.total_ms = elapsed_ms(started)
         store_metrics(session, report)
     _check_claims(report)
     log.info("chunk.resolved", extra=report.record())
     return report, results if report.lines == len(results) else None
 
 
-def give_up(c: Claim, reason: str, report: ChunkReport, started: float) -> ChunkReport:
+def give_up(c: ChunkLease, reason: str, report: ChunkReport, started: float) -> ChunkReport:
     """Lines still without a result get status `error` with the reason; the chunk counts as done."""
     with db.session_scope() as session:
-        previous = session.scalar(select(Chunk.last_error).where(Chunk.id == c.chunk_id)) or ""
+        previous = lease.last_error(session, c)
         message = f"{reason}: {previous}" if previous else reason
         lines = read_lines(session, c)
         results = [_line_result(line, contract.ERROR, f"{message}; run `dxcoder retry {c.job_id}`")
                    for line in lines]
-        if mark_finished(session, c, "error", message):
-            report.lines = write_results(session, c.job_id, results)
-            report.job_finished = count_on_job(session, c)
+        given_up = lease.give_up(session, c, message,
+                                 lambda session: insert_results(session, c.job_id, results))
+        if given_up is not None:
+            report.lines, report.job_finished = given_up
         report.outcome = "exhausted"
         report.by_status = {contract.ERROR: report.lines}
         # As a resolved chunk counts its lines that no stage decided: every line has a method.
         report.by_method = {"none": report.lines} if report.lines else {}
-        report.total_ms = _ms(started)
+        report.total_ms = elapsed_ms(started)
         store_metrics(session, report)
     _check_claims(report)
     log.error("chunk.exhausted", extra=report.record())
@@ -403,18 +341,3 @@ def count_claim_edits(job_id: str) -> dict[str, int] | None:
     except Exception as exc:
         log.error("job.edits_failed", extra={"job_id": job_id, "error": type(exc).__name__})
         return None
-
-
-def record_failure(chunk_id: int, error: str, *, requeue: bool) -> None:
-    """Remember why an attempt failed (type and a short reason, no input text)."""
-    values: dict[str, Any] = {"last_error": error[:500]}
-    if requeue:
-        values["status"] = "queued"
-    with db.session_scope() as session:
-        session.execute(update(Chunk).where(Chunk.id == chunk_id,
-                                            Chunk.status.in_(("queued", "running")))
-                        .values(**values))
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 2)

@@ -26,10 +26,9 @@ from sqlalchemy import text
 
 from worker import db
 from worker.errors import JobError
-from worker.inbox.files import write_atomically
 from worker.pipeline import chunks, producer
+from worker.pipeline.export import ResultFormat, result_format, write_atomically
 from worker.pipeline.jobs import JobStatus, job_status
-from worker.pipeline.results import ResultFormat, result_format
 from worker.settings import Settings, configure, get_settings
 
 Progress = Callable[[int], None]  # called with the number of lines a finished chunk covered
@@ -111,7 +110,7 @@ def run_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None, *
     processes or more a process of its own reads it (`_Stager`), beginning while this one loads
     the resolver's index for the workers. The workers also render their chunk's output from
     the results they committed, and this process writes those texts in input order as they
-    arrive, to a temporary file renamed to `out` at the end (the inbox's write_atomically).
+    arrive, to a temporary file renamed to `out` at the end (export.write_atomically).
     Where the output's columns are not known before the file is read (CSV output of JSONL or
     X12 input) it reads the results back instead. `progress` is first called after
     `on_staged`. A run that fails or is interrupted leaves neither an unfinished job nor a

@@ -1,10 +1,12 @@
-"""Job queries and actions: list, status, metrics aggregates, retry of error lines."""
+"""Jobs: their statuses and their chunks', completion, queries (list, status, metrics), retry."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import logging
 import statistics
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -13,6 +15,33 @@ from worker import contract, db
 from worker.errors import JobError
 from worker.models import Chunk, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
+
+log = logging.getLogger("dxcoder.chunk")
+
+
+class JobState:
+    """A job's status: `staging` while its file is read, `queued` until a chunk starts,
+    `running`, `done` once every chunk is counted (its summary stamped), `purged` once its
+    claims data is removed past retention (worker.lifecycle.purge; the summary row stays)."""
+
+    STAGING: Final = "staging"
+    QUEUED: Final = "queued"
+    RUNNING: Final = "running"
+    DONE: Final = "done"
+    PURGED: Final = "purged"
+
+
+class ChunkState:
+    """A chunk's status (job chunks and recode chunks alike): `queued` (sent or waiting to be),
+    `running` (leased by a delivery), then `done` or `error` (gave up after max_attempts)."""
+
+    QUEUED: Final = "queued"
+    RUNNING: Final = "running"
+    DONE: Final = "done"
+    ERROR: Final = "error"
+    UNFINISHED: Final = (QUEUED, RUNNING)
+    FINISHED: Final = (DONE, ERROR)
+
 
 # The task_metric outcome of a retry's correction record (not a task run): see _uncount_retried.
 RETRY_CORRECTION = "retried"
@@ -50,7 +79,7 @@ class JobStatus:
 
     @property
     def finished(self) -> bool:
-        return self.status == "done"
+        return self.status == JobState.DONE
 
     @property
     def ok(self) -> bool:
@@ -79,7 +108,7 @@ def job_status(job_id: str, *, methods: bool = False) -> JobStatus:
                 select(ResultRow.method, func.count()).where(ResultRow.job_id == job.id)
                 .group_by(ResultRow.method).order_by(ResultRow.method))}
         errors = session.scalar(select(func.count()).select_from(Chunk)
-                                .where(Chunk.job_id == job.id, Chunk.status == "error")) or 0
+                                .where(Chunk.job_id == job.id, Chunk.status == ChunkState.ERROR)) or 0
         return JobStatus(
             id=job.id, name=job.name, status=job.status, total_lines=job.total_lines,
             lines_done=int(sum(by_status.values())), chunk_count=job.chunk_count,
@@ -170,7 +199,7 @@ def prepare_retry(job_id: str) -> tuple[str, list[int]]:
         chunk_ids = list(session.scalars(
             select(Chunk.id).where(
                 Chunk.job_id == job.id,
-                (Chunk.status == "error") | Chunk.id.in_(
+                (Chunk.status == ChunkState.ERROR) | Chunk.id.in_(
                     select(Chunk.id).where(Chunk.job_id == job.id).join(
                         ResultRow, (ResultRow.job_id == Chunk.job_id)
                         & ResultRow.line_no.between(Chunk.first_line, Chunk.last_line)
@@ -182,13 +211,36 @@ def prepare_retry(job_id: str) -> tuple[str, list[int]]:
         session.execute(delete(ResultRow).where(ResultRow.job_id == job.id,
                                                 ResultRow.line_no.in_(error_lines)))
         session.execute(update(Chunk).where(Chunk.id.in_(chunk_ids))
-                        .values(status="queued", attempts=0, enqueued_at=None, lease_until=None,
+                        .values(status=ChunkState.QUEUED, attempts=0, enqueued_at=None, lease_until=None,
                                 finished_at=None, last_error=""))
         finished = session.scalar(select(func.count()).select_from(Chunk).where(
-            Chunk.job_id == job.id, Chunk.status.in_(("done", "error")))) or 0
+            Chunk.job_id == job.id, Chunk.status.in_(ChunkState.FINISHED))) or 0
         job.chunks_done = int(finished)
-        job.status = "running"
+        job.status = JobState.RUNNING
         job.finished_at = None
         job.summary = None
         job.started_at = job.started_at or utcnow()
         return job.id, chunk_ids
+
+
+def complete_job(session: Session, job_id: str) -> None:
+    """Stamp the job done with its summary: lines by status and method, duration."""
+    by_status = dict(session.execute(
+        select(ResultRow.status, func.count()).where(ResultRow.job_id == job_id)
+        .group_by(ResultRow.status)).all())
+    by_method = dict(session.execute(
+        select(ResultRow.method, func.count()).where(ResultRow.job_id == job_id)
+        .group_by(ResultRow.method)).all())
+    job = session.get(Job, job_id)
+    assert job is not None
+    finished = utcnow()
+    created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=dt.UTC)
+    job.status = JobState.DONE
+    job.finished_at = finished
+    job.summary = {
+        "lines": int(sum(by_status.values())),
+        "by_status": {k: int(v) for k, v in sorted(by_status.items())},
+        "by_method": {(k or "none"): int(v) for k, v in sorted(by_method.items(), key=lambda i: i[0] or "")},
+        "duration_s": round((finished - created).total_seconds(), 3),
+    }
+    log.info("job.completed", extra={"job_id": job_id, **job.summary})

@@ -1,4 +1,4 @@
-"""Producer: stream a claims file into staged lines, a job and its chunks, then enqueue chunk ids.
+"""Producer: stream a claims file into staged lines, a job and its chunks, then send chunk ids.
 
 A job is staged ten chunks per transaction, and each batch's messages are sent only once it is
 committed (a message names committed rows only). A submit cut off part-way deletes what it
@@ -9,7 +9,6 @@ not all sent is completed by the reconciler (its chunks carry no `enqueued_at`).
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import itertools
 import json
@@ -25,18 +24,21 @@ from sqlalchemy.orm import Session
 from worker import db
 from worker.bulk import copy_rows
 from worker.codesets import catalog
+from worker.errors import SendFailed, SubmitInterrupted
 from worker.ingest import Source, SourceLine, open_source
 from worker.lifecycle import partitions
 from worker.memo import remember
 from worker.models import Chunk, InputLine, Job, TaskMetric, utcnow
 from worker.models import Result as ResultRow
-from worker.pipeline.chunks import complete_job, count_claim_edits
+from worker.pipeline.chunks import count_claim_edits
+from worker.pipeline.jobs import ChunkState, JobState, complete_job
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.producer")
 
-# Enqueue callback: (chunk ids, priority) -> None; raises on broker failure.
-Enqueue = Callable[[Sequence[int], int], None]
+# Sends chunk ids at a priority and stamps them sent (tasks.broker.send_job_chunks); raises on
+# a broker failure.
+Send = Callable[[Sequence[int], int], None]
 SMALL_JOB_CHUNKS = 10
 
 
@@ -60,6 +62,14 @@ def content_hash(path: Path) -> str:
 def priority_for(chunk_count: int) -> int:
     """Small jobs jump the queue (Redis priority 0 is served first) so they are never starved."""
     return 0 if chunk_count <= SMALL_JOB_CHUNKS else 5
+
+
+def job_priority(chunk_ids: Sequence[int]) -> int:
+    """The priority of the job the chunks belong to (the first one's), from its chunk count."""
+    with db.session_scope() as session:
+        count = session.scalar(select(Job.chunk_count).join(Chunk, Chunk.job_id == Job.id)
+                               .where(Chunk.id == chunk_ids[0])) or len(chunk_ids)
+    return priority_for(count)
 
 
 # What json.dumps(extra, ensure_ascii=False) uses, built once instead of once per line.
@@ -94,7 +104,7 @@ def _new_job(session: Session, path: Path, source: Source, *, name: str, digest:
     job_id = uuid.uuid4().hex
     partitions.prepare_job(session.get_bind(), job_id)  # committed apart: see prepare_job
     job = Job(id=job_id, name=name, source_file=path.name, content_hash=digest,
-              format=source.format, release_label=release, status="staging")
+              format=source.format, release_label=release, status=JobState.STAGING)
     session.add(job)
     session.flush()
     return job
@@ -133,7 +143,7 @@ def _add_chunks(session: Session, job_id: str, spans: Sequence[Sequence[int]], f
     (chunk id, first line, last line) of each, in order."""
     rows = [
         {"job_id": job_id, "chunk_no": first_chunk + i, "first_line": first, "last_line": last,
-         "status": "queued"}
+         "status": ChunkState.QUEUED}
         for i, (first, last) in enumerate(spans)
     ]
     if not rows:
@@ -143,24 +153,6 @@ def _add_chunks(session: Session, job_id: str, spans: Sequence[Sequence[int]], f
         select(Chunk.id, Chunk.first_line, Chunk.last_line)
         .where(Chunk.job_id == job_id, Chunk.chunk_no >= first_chunk)
         .order_by(Chunk.chunk_no))]
-
-
-def stage(session: Session, path: Path, source: Source, *, name: str, digest: str,
-          release: str | None, chunk_size: int) -> tuple[Job, list[int]]:
-    """Write job, staged lines and chunks inside `session`'s transaction; return job and chunk ids."""
-    job = _new_job(session, path, source, name=name, digest=digest, release=release)
-    spans = _Spans(chunk_size)
-    copy_rows(session, "input_line", _LINE_COLUMNS,
-              spans.track(_staged_rows(job.id, iter(source))))
-    total = spans.lines
-    rows = _add_chunks(session, job.id, spans.take(), 1)
-    job.total_lines, job.chunk_count = total, len(rows)
-    job.status = "queued" if rows else "done"
-    if not rows:
-        job.finished_at = utcnow()
-        job.summary = {"lines": 0, "by_status": {}, "by_method": {}}
-    session.flush()
-    return job, [chunk_id for chunk_id, _, _ in rows]
 
 
 ChunkSpan = tuple[int, int, int]  # chunk id, first line, last line
@@ -220,11 +212,11 @@ class BatchStaging:
         completed = False
         with db.session_scope() as session:
             started = session.scalar(select(func.min(Chunk.id)).where(
-                Chunk.job_id == job_id, Chunk.status != "queued")) is not None
+                Chunk.job_id == job_id, Chunk.status != ChunkState.QUEUED)) is not None
             done = session.execute(
                 update(Job).where(Job.id == job_id)
                 .values(total_lines=staged, chunk_count=chunk_count,
-                        status="running" if started else "queued",
+                        status=JobState.RUNNING if started else JobState.QUEUED,
                         started_at=utcnow() if started else None)
                 .returning(Job.chunks_done)).scalar_one()
             if done >= chunk_count:  # every chunk finished while the file was read (or none)
@@ -243,7 +235,7 @@ class BatchStaging:
             return False
         with db.session_scope() as session:
             status = session.scalar(select(Job.status).where(Job.id == self.job_id))
-        if status in (None, "done"):
+        if status in (None, JobState.DONE):
             return False
         discard_job(self.job_id)
         return True
@@ -262,50 +254,43 @@ def find_existing(session: Session, digest: str, release: str | None) -> Job | N
     """The newest wholly staged job of this content and release (a job still `staging` may
     be one whose producer died; it is not reused)."""
     return session.scalar(
-        select(Job).where(Job.content_hash == digest, Job.status != "staging",
+        select(Job).where(Job.content_hash == digest, Job.status != JobState.STAGING,
                           Job.release_label.is_(None) if release is None
                           else Job.release_label == release)
         .order_by(Job.created_at.desc()).limit(1))
 
 
-def submit(path: str | os.PathLike[str], *, enqueue: Enqueue | None, name: str | None = None,
+def submit(path: str | os.PathLike[str], *, send: Send, name: str | None = None,
            release: str | None = None, force: bool = False, format: str | None = None,
            columns: dict[str, str | None] | None = None, chunk_size: int | None = None
            ) -> Submitted:
-    """Stage `path` as a job and enqueue its chunks (enqueue=None: the caller runs them itself).
+    """Stage `path` as a job and send its chunks to the workers (`send`: tasks.broker's).
 
-    With `enqueue`, the file is committed ten chunks at a time and each batch is sent as soon as
-    it is committed, so workers start while the rest is read; a submit cut off part-way (Ctrl-C,
-    an error reading the file) deletes what it staged. A broker failure stops the sending, not
-    the staging: the whole job is stored and the reconciler sends the rest; the failure is
-    re-raised at the end. With enqueue=None the job is staged in one transaction.
+    The file is committed ten chunks at a time and each batch is sent as soon as it is
+    committed, so workers start while the rest is read; a submit cut off part-way (Ctrl-C, an
+    error reading the file) deletes what it staged and raises SubmitInterrupted or the error. A
+    broker failure stops the sending, not the staging: the whole job is stored, the reconciler
+    sends the rest, and SendFailed (naming the job) is raised at the end.
     The same content (and release) submitted again returns the existing job unless `force`.
     `chunk_size`: lines per chunk (default: the chunk_size setting).
     """
-    file = Path(path)
-    if enqueue is not None:
-        return _submit_in_batches(file, enqueue, name=name, release=release, force=force,
-                                  format=format, columns=columns, chunk_size=chunk_size)
-    source = open_source(file, format=format, **(columns or {}))  # FileRejected before any job
-    digest = content_hash(file)
-    settings = get_settings()
-    with db.session_scope() as session:
-        if not force:
-            existing = find_existing(session, digest, release)
-            if existing is not None:
-                return Submitted(existing.id, existing.total_lines, existing.chunk_count, True,
-                                 tuple(source.warnings))
-        job, chunk_ids = stage(session, file, source, name=name or file.name, digest=digest,
-                               release=release, chunk_size=chunk_size or settings.chunk_size)
-        job_id, lines = job.id, job.total_lines
-    log.info("job.staged", extra={"job_id": job_id, "lines": lines, "chunks": len(chunk_ids),
-                                  "format": source.format})
-    return Submitted(job_id, lines, len(chunk_ids), False, tuple(source.warnings))
+    return _stage_in_batches(Path(path), send, name=name, release=release, force=force,
+                             format=format, columns=columns, chunk_size=chunk_size)
 
 
-def _submit_in_batches(file: Path, enqueue: Enqueue, *, name: str | None, release: str | None,
-                       force: bool, format: str | None, columns: dict[str, str | None] | None,
-                       chunk_size: int | None) -> Submitted:
+def stage_file(path: str | os.PathLike[str], *, name: str | None = None,
+               release: str | None = None, force: bool = False, format: str | None = None,
+               columns: dict[str, str | None] | None = None, chunk_size: int | None = None
+               ) -> Submitted:
+    """Stage `path` as a job the way `submit` does, batch by batch, but send nothing: the
+    caller runs its chunks here (the inbox's embedded mode) or sends them itself."""
+    return _stage_in_batches(Path(path), None, name=name, release=release, force=force,
+                             format=format, columns=columns, chunk_size=chunk_size)
+
+
+def _stage_in_batches(file: Path, send: Send | None, *, name: str | None, release: str | None,
+                      force: bool, format: str | None, columns: dict[str, str | None] | None,
+                      chunk_size: int | None) -> Submitted:
     # A batch of SMALL_JOB_CHUNKS chunks: a job with a second batch is not a small one.
     staging = BatchStaging(file, name=name, release=release, format=format, columns=columns,
                            batch_chunks=SMALL_JOB_CHUNKS, chunk_size=chunk_size)
@@ -318,11 +303,11 @@ def _submit_in_batches(file: Path, enqueue: Enqueue, *, name: str | None, releas
                                  tuple(staging.source.warnings))
     failure: Exception | None = None
 
-    def send(chunk_ids: list[int], priority: int) -> None:
+    def send_batch(chunk_ids: list[int], priority: int) -> None:
         nonlocal failure
-        if failure is None:  # after a broker failure the reconciler sends the rest
+        if send is not None and failure is None:  # after a failure the reconciler sends the rest
             try:
-                enqueue_chunks(chunk_ids, enqueue, priority=priority)
+                send(chunk_ids, priority)
             except Exception as exc:
                 failure = exc
 
@@ -334,37 +319,19 @@ def _submit_in_batches(file: Path, enqueue: Enqueue, *, name: str | None, releas
                 first = chunk_ids
                 continue
             if first:
-                send(first, large)
+                send_batch(first, large)
                 first = []
-            send(chunk_ids, large)
+            send_batch(chunk_ids, large)
         if first:
-            send(first, priority_for(len(first)))
+            send_batch(first, priority_for(len(first)))
+    except KeyboardInterrupt as exc:
+        deleted = staging.discard_unfinished()
+        raise SubmitInterrupted(None if deleted else staging.job_id) from exc
     except BaseException:
         staging.discard_unfinished()
         raise
     if failure is not None:
-        raise failure
+        assert staging.job_id is not None
+        raise SendFailed(staging.job_id, failure) from failure
     assert staging.submitted is not None
     return staging.submitted
-
-
-def enqueue_chunks(chunk_ids: Sequence[int], enqueue: Enqueue, *, batch: int = 500,
-                   priority: int | None = None) -> None:
-    """Send chunk ids and stamp them enqueued; stops at the first broker failure (re-raised).
-
-    Chunks left without `enqueued_at` are the reconciler's to send. `priority`: by default from
-    the job's chunk count.
-    """
-    if priority is None:
-        with db.session_scope() as session:
-            count = session.scalar(select(Job.chunk_count).join(Chunk, Chunk.job_id == Job.id)
-                                   .where(Chunk.id == chunk_ids[0])) or len(chunk_ids)
-        priority = priority_for(count)
-    for start in range(0, len(chunk_ids), batch):
-        part = list(chunk_ids[start:start + batch])
-        enqueue(part, priority)
-        lease = utcnow() + dt.timedelta(seconds=get_settings().lease_seconds)
-        with db.session_scope() as session:
-            session.execute(update(Chunk).where(Chunk.id.in_(part), Chunk.status == "queued")
-                            .values(enqueued_at=utcnow(), lease_until=lease))
-

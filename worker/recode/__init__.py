@@ -1,7 +1,9 @@
 """Recoding: re-check stored results against new releases, overrides and synonyms (issue 6).
 
-- `diff`: what changed between two loaded releases (added, deleted, retitled, expanded codes);
-- `plan`: which stored lines a run re-checks, cut into recode chunks, one run at a time;
-- `apply`: one recode chunk: claim, re-resolve, classify, history first, then the result;
-- `report`: a run's changes as CSV.
+- `runs`: start a run (or resume a crashed one), cut its recode chunks, count it done;
+- `select`: which stored lines a run re-checks, and why (one predicate for planner and chunk);
+- `apply`: one recode chunk through the lease kernel (worker.pipeline.lease): re-resolve,
+  classify, history first, then the result;
+- `report`: a run's changes as CSV;
+- `diff`: what changed between two loaded releases (`codeset diff`; a code-set concern).
 """

@@ -1,6 +1,7 @@
-"""One recode chunk: claim it, re-resolve its candidate lines, classify, history first, then results.
+"""One recode chunk: lease it, re-resolve its candidate lines, classify, history first, then results.
 
-Like a job chunk (worker.pipeline.chunks): (1) claim: count the attempt, take a lease;
+Like a job chunk (worker.pipeline.chunks), through the same lease kernel (worker.pipeline.lease):
+(1) lease: count the attempt;
 (2) read the range's stored lines and keep the candidates (worker.recode.select);
 (3) resolve in memory, by date of service; (4) one transaction: mark the chunk done (only one
 delivery can), lock and re-read the candidates' results, write result_history rows
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
@@ -26,24 +26,15 @@ from worker import db
 from worker.contract import NEEDS_REVIEW, NO_MATCH, RESOLVED, Entry, Result
 from worker.models import Code, CodeSetRelease, InputLine, RecodeChunk, RecodeRun, ResultHistory, utcnow
 from worker.models import Result as ResultRow
-from worker.pipeline import edits
-from worker.recode import runs
+from worker.pipeline import edits, lease
+from worker.pipeline.jobs import ChunkState
+from worker.pipeline.lease import ChunkLease, elapsed_ms
 from worker.recode import select as selection
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.recode")
+
 OUTCOME = ("status", "code", "description", "method", "alternatives")
-
-
-@dataclasses.dataclass
-class Claim:
-    chunk_id: int
-    run_id: str
-    job_id: str
-    first_line: int
-    last_line: int
-    attempts: int
-    dry_run: bool
 
 
 @dataclasses.dataclass
@@ -66,23 +57,18 @@ class RecodeReport:
         return dataclasses.asdict(self)
 
 
-def claim(session: Session, chunk_id: int) -> Claim | None:
-    """Count a delivery and take the lease; None when the chunk (or its run) is finished."""
-    lease = utcnow() + dt.timedelta(seconds=get_settings().task_time_limit + 60)
-    row = session.execute(
-        update(RecodeChunk)
-        .where(RecodeChunk.id == chunk_id, RecodeChunk.status.in_(("queued", "running")))
-        .values(attempts=RecodeChunk.attempts + 1, status="running", lease_until=lease)
-        .returning(RecodeChunk.run_id, RecodeChunk.job_id, RecodeChunk.first_line,
-                   RecodeChunk.last_line, RecodeChunk.attempts)).first()
-    if row is None:
+def take_lease(session: Session, chunk_id: int) -> tuple[ChunkLease, bool] | None:
+    """Count a delivery and take the lease; returns the lease and whether its run is a dry
+    run, or None when the chunk is finished."""
+    taken = lease.take_lease(session, lease.RECODE_CHUNKS, chunk_id)
+    if taken is None:
         return None
-    dry_run = bool(session.scalar(select(RecodeRun.dry_run).where(RecodeRun.id == row.run_id)))
-    return Claim(chunk_id, row.run_id, row.job_id, row.first_line, row.last_line, row.attempts,
-                 dry_run)
+    dry_run = bool(session.scalar(select(RecodeRun.dry_run)
+                                  .where(RecodeRun.id == taken.parent_id)))
+    return taken, dry_run
 
 
-def read_candidates(session: Session, c: Claim) -> list[Entry]:
+def read_candidates(session: Session, c: ChunkLease) -> list[Entry]:
     """The range's stored lines that must be re-checked, as entries to resolve."""
     changes = selection.read_changes(session)
     # The planner's SQL prefilter again: a range may span many lines that are no candidates.
@@ -157,14 +143,11 @@ def _insert_history(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(statement, rows)
 
 
-def write(session: Session, c: Claim, results: Sequence[Result]) -> tuple[dict[str, int], bool]:
+def write(session: Session, c: ChunkLease, results: Sequence[Result], *, dry_run: bool
+          ) -> tuple[dict[str, int], bool]:
     """History first, then the results, in the caller's transaction. Returns (counts, whether
     this delivery finished the chunk); a chunk already finished changes nothing."""
-    marked = session.execute(
-        update(RecodeChunk).where(RecodeChunk.id == c.chunk_id,
-                                  RecodeChunk.status.in_(("queued", "running")))
-        .values(status="done", lease_until=None))
-    if marked.rowcount != 1:  # type: ignore[attr-defined]
+    if not lease.mark_finished(session, c, ChunkState.DONE):
         return {}, False
     now = utcnow()
     by_line = {r.line_no: r for r in results}
@@ -189,7 +172,7 @@ def write(session: Session, c: Claim, results: Sequence[Result]) -> tuple[dict[s
                             "code_set": new.code_set or old.code_set, "resolved_at": now})
             continue
         history.append({
-            "run_id": c.run_id, "job_id": c.job_id, "line_no": old.line_no, "change": change,
+            "run_id": c.parent_id, "job_id": c.job_id, "line_no": old.line_no, "change": change,
             "old_status": old.status, "old_code": old.code, "old_description": old.description,
             "old_method": old.method, "old_code_set": old.code_set, "new_status": new.status,
             "new_code": new.code, "new_description": new.description, "new_method": new.method,
@@ -204,7 +187,7 @@ def write(session: Session, c: Claim, results: Sequence[Result]) -> tuple[dict[s
         # A dry run keeps its history rows too, as the preview `recode report` shows; only the
         # results are left alone.
         _insert_history(session, history)
-    if not c.dry_run:
+    if not dry_run:
         if updates:
             session.execute(update(ResultRow), updates)
         if touched:
@@ -215,18 +198,6 @@ def write(session: Session, c: Claim, results: Sequence[Result]) -> tuple[dict[s
     return summary, True
 
 
-def count_done(session: Session, run_id: str) -> bool:
-    """Count a finished chunk on its run; completes the run with the last one."""
-    done, total, status = session.execute(
-        update(RecodeRun).where(RecodeRun.id == run_id)
-        .values(chunks_done=RecodeRun.chunks_done + 1)
-        .returning(RecodeRun.chunks_done, RecodeRun.chunk_count, RecodeRun.status)).one()
-    if done < total or status != "running":
-        return False
-    runs.complete(session, run_id)
-    return True
-
-
 def process_chunk(chunk_id: int, *, task_id: str = "") -> RecodeReport:
     """Re-check one recode chunk end to end. Transient database errors propagate (retry)."""
     started = time.perf_counter()
@@ -234,30 +205,31 @@ def process_chunk(chunk_id: int, *, task_id: str = "") -> RecodeReport:
     report = RecodeReport(outcome="skipped", chunk_id=chunk_id, task_id=task_id)
     entries: list[Entry] = []
     with db.session_scope() as session:
-        c = claim(session, chunk_id)
-        if c is not None and c.attempts <= settings.max_attempts:
-            entries = read_candidates(session, c)
-    if c is None:
-        report.total_ms = _ms(started)
+        taken = take_lease(session, chunk_id)
+        if taken is not None and taken[0].attempts <= settings.max_attempts:
+            entries = read_candidates(session, taken[0])
+    if taken is None:
+        report.total_ms = elapsed_ms(started)
         log.info("recode.chunk_skipped", extra=report.record())
         return report
-    report.run_id, report.job_id, report.attempt = c.run_id, c.job_id, c.attempts
+    c, dry_run = taken
+    report.run_id, report.job_id, report.attempt = c.parent_id, c.job_id, c.attempts
     if c.attempts > settings.max_attempts:
         return give_up(c, report, started)
     results = resolve(entries)
     with db.session_scope() as session:
-        counts, finished = write(session, c, results)
+        counts, finished = write(session, c, results, dry_run=dry_run)
         if finished:
             report.outcome, report.counts = "done", counts
             report.checked = sum(counts.values())
-            report.run_finished = count_done(session, c.run_id)
-    if report.run_finished and not c.dry_run and settings.claim_edits:
+            report.run_finished = lease.count_on_parent(session, c)
+    if report.run_finished and not dry_run and settings.claim_edits:
         try:
-            report.edits = recheck_claims(c.run_id)
+            report.edits = recheck_claims(c.parent_id)
         except Exception as exc:  # advisory: the run's changes stand; `dxcoder edits` re-checks
-            log.error("recode.edits_failed", extra={"run_id": c.run_id,
+            log.error("recode.edits_failed", extra={"run_id": c.parent_id,
                                                     "error": type(exc).__name__})
-    report.total_ms = _ms(started)
+    report.total_ms = elapsed_ms(started)
     log.info("recode.chunk", extra=report.record())
     return report
 
@@ -274,34 +246,19 @@ def recheck_claims(run_id: str) -> dict[str, int]:
     return dict(total)
 
 
-def give_up(c: Claim, report: RecodeReport, started: float) -> RecodeReport:
+def give_up(c: ChunkLease, report: RecodeReport, started: float) -> RecodeReport:
     """A chunk that failed every delivery: its lines stay as they were; the run says failed."""
     with db.session_scope() as session:
-        marked = session.execute(
-            update(RecodeChunk).where(RecodeChunk.id == c.chunk_id,
-                                      RecodeChunk.status.in_(("queued", "running")))
-            .values(status="error", lease_until=None))
-        if marked.rowcount == 1:  # type: ignore[attr-defined]
+        given_up = lease.give_up(session, c, "")
+        if given_up is not None:
             report.outcome = "exhausted"
-            report.run_finished = count_done(session, c.run_id)
-    report.total_ms = _ms(started)
+            report.run_finished = given_up[1]
+    report.total_ms = elapsed_ms(started)
     log.error("recode.chunk_exhausted", extra=report.record())
     return report
-
-
-def record_failure(chunk_id: int) -> None:
-    """Put a chunk whose attempt failed back to queued (its attempt was counted)."""
-    with db.session_scope() as session:
-        session.execute(update(RecodeChunk).where(RecodeChunk.id == chunk_id,
-                                                  RecodeChunk.status == "running")
-                        .values(status="queued"))
 
 
 def run_inline(chunk_ids: Sequence[int]) -> None:
     """Embedded mode (no servers): the same chunk code, in this process, one after another."""
     for chunk_id in chunk_ids:
         process_chunk(chunk_id)
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 2)

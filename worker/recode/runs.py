@@ -13,8 +13,8 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -22,16 +22,24 @@ from sqlalchemy.orm import Session
 from worker import db
 from worker.errors import JobError
 from worker.models import RecodeChunk, RecodeRun, utcnow
+from worker.pipeline.jobs import ChunkState
 from worker.recode import select as selection
 from worker.settings import get_settings
 
 log = logging.getLogger("dxcoder.recode")
 
-# Enqueue callback: recode chunk ids -> None; raises on broker failure.
-Enqueue = Callable[[Sequence[int]], None]
 # Key of the advisory lock planners take (any constant bigint; "dxrecod" in ASCII).
 ADVISORY_KEY = 0x6478_7265_636F_64
 START_GRACE = dt.timedelta(seconds=60)
+
+
+class RunState:
+    """A recoding run's status: `running` until its last chunk is counted, then `done`, or
+    `failed` when a chunk was given up."""
+
+    RUNNING: Final = "running"
+    DONE: Final = "done"
+    FAILED: Final = "failed"
 CLASSES = ("retitled", "deleted", "expanded", "newly_resolved", "recoded", "unchanged")
 
 
@@ -91,7 +99,7 @@ def plan(session: Session, run: RecodeRun, job_id: str | None, since: dt.date | 
 def _unfinished(session: Session, run_id: str) -> list[int]:
     return list(session.scalars(
         select(RecodeChunk.id).where(RecodeChunk.run_id == run_id,
-                                     RecodeChunk.status.in_(("queued", "running")))
+                                     RecodeChunk.status.in_(ChunkState.UNFINISHED))
         .order_by(RecodeChunk.id)))
 
 
@@ -104,7 +112,7 @@ def _is_stale(session: Session, run: RecodeRun, now: dt.datetime) -> bool:
         return False
     run_id = run.id
     live = session.scalar(select(func.count()).select_from(RecodeChunk).where(
-        RecodeChunk.run_id == run_id, RecodeChunk.status.in_(("queued", "running")),
+        RecodeChunk.run_id == run_id, RecodeChunk.status.in_(ChunkState.UNFINISHED),
         RecodeChunk.lease_until >= now))
     return not live
 
@@ -131,11 +139,11 @@ def start(*, trigger: str, job_id: str | None = None, since: dt.date | None = No
             run = session.get(RecodeRun, resume)
             if run is None:
                 raise JobError(f"no recoding run {resume!r}; `dxcoder recode list` shows them")
-            if run.status != "running":
+            if run.status != RunState.RUNNING:
                 return Started(run.id, "busy", detail=f"recoding run {run.id} is already "
                                                       f"{run.status}; nothing to resume")
             return _resume(session, run, now)
-        active = session.scalar(select(RecodeRun).where(RecodeRun.status == "running")
+        active = session.scalar(select(RecodeRun).where(RecodeRun.status == RunState.RUNNING)
                                 .order_by(RecodeRun.started_at).limit(1))
         if active is not None:
             if _is_stale(session, active, now):
@@ -145,7 +153,7 @@ def start(*, trigger: str, job_id: str | None = None, since: dt.date | None = No
                 f"{active.chunk_count} chunks done); not starting another"))
         run = RecodeRun(id=uuid.uuid4().hex, trigger=trigger, dry_run=dry_run,
                         scope={"job": job_id, "since": since.isoformat() if since else None},
-                        status="running", started_at=now)
+                        status=RunState.RUNNING, started_at=now)
         session.add(run)
         session.flush()
         lines = plan(session, run, job_id, since)
@@ -163,26 +171,11 @@ def _resume(session: Session, run: RecodeRun, now: dt.datetime) -> Started:
     ids = _unfinished(session, run.id)
     if ids:
         session.execute(update(RecodeChunk).where(RecodeChunk.id.in_(ids))
-                        .values(status="queued", lease_until=None))
+                        .values(status=ChunkState.QUEUED, lease_until=None))
     else:
         complete(session, run.id)  # every chunk finished but the run was never counted done
     log.warning("recode.resumed", extra={"run_id": run.id, "chunks": len(ids)})
     return Started(run.id, "resumed", _planned_lines(session, run.id, ids), len(ids), tuple(ids))
-
-
-def enqueue(chunk_ids: Sequence[int], send: Enqueue, *, batch: int = 500) -> None:
-    """Send chunk ids, then give them a lease; stops at the first broker failure (re-raised).
-
-    Chunks left without a lease are picked up by the next start (the run looks stale).
-    """
-    for at in range(0, len(chunk_ids), batch):
-        part = list(chunk_ids[at:at + batch])
-        send(part)
-        lease = utcnow() + dt.timedelta(seconds=get_settings().lease_seconds)
-        with db.session_scope() as session:
-            session.execute(update(RecodeChunk).where(RecodeChunk.id.in_(part),
-                                                      RecodeChunk.status == "queued")
-                            .values(lease_until=lease))
 
 
 def complete(session: Session, run_id: str) -> dict[str, Any]:
@@ -193,7 +186,7 @@ def complete(session: Session, run_id: str) -> dict[str, Any]:
     failed = 0
     for status, counts in session.execute(select(RecodeChunk.status, RecodeChunk.counts)
                                           .where(RecodeChunk.run_id == run_id)):
-        failed += status == "error"
+        failed += status == ChunkState.ERROR
         for name, value in (counts or {}).items():
             if name != "planned":
                 totals[name] = totals.get(name, 0) + int(value)
@@ -202,7 +195,7 @@ def complete(session: Session, run_id: str) -> dict[str, Any]:
     totals["failed_chunks"] = failed
     finished = utcnow()
     run.counts = totals
-    run.status = "failed" if failed else "done"
+    run.status = RunState.FAILED if failed else RunState.DONE
     run.finished_at = finished
     record = {"run_id": run.id, "trigger": run.trigger, "dry_run": run.dry_run,
               "status": run.status, "chunks": run.chunk_count, "counts": totals,

@@ -239,6 +239,7 @@ def write_outbox_versions(job_id: str) -> list[str]:
     kept beside it as NAME.results.vN.csv (N = 1 for the first results). Returns the paths."""
     from worker.inbox import files
     from worker.inbox.poll import ARCHIVED, DONE, results_name
+    from worker.pipeline.export import write_atomically
 
     with db.session_scope() as session:
         rows = [(r.inbox, r.name) for r in session.scalars(
@@ -255,12 +256,12 @@ def write_outbox_versions(job_id: str) -> list[str]:
                 n += 1
             # A second name for the old file: the rename below replaces only the current name.
             os.link(target, outbox / f"{stem}.v{n}.csv")
-        files.write_atomically(target, functools.partial(_write_job, job_id))
+        write_atomically(target, functools.partial(_write_job, job_id))
         written.append(str(target))
     return written
 
 
 def _write_job(job_id: str, fh: IO[str]) -> None:
-    from worker.pipeline.results import write_results
+    from worker.pipeline.export import export_results
 
-    write_results(job_id, fh, "csv")
+    export_results(job_id, fh, "csv")

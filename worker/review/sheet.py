@@ -48,7 +48,7 @@ def cells(job_id: str, entry: QueueEntry) -> list[object]:
 
 
 def write_csv(path: Path, job_id: str, entries: Sequence[QueueEntry]) -> None:
-    from worker.inbox.files import write_atomically
+    from worker.pipeline.export import write_atomically
 
     def write(fh: io.TextIOBase) -> None:
         fh.write(safe_row(COLUMNS))
