@@ -7,9 +7,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.clitools import run_dxcoder
+from tests.clitools import run_dxcoder, wait_until
 from tests.conftest import TEST_BROKER, PipelineEnv
-from tests.recode.helpers import wait
 from tests.workers import Beat, dxcoder_env
 from worker import db
 
@@ -41,7 +40,7 @@ def test_beat_purges_jobs_past_retention(pipeline: PipelineEnv, tmp_path: Path) 
     beat = Beat(dxcoder_env(pipeline.database_url, tmp_path, TEST_BROKER, pipeline.queue,
                             **settings), tmp_path).start()
     try:
-        wait(lambda: _status(old) == "purged", timeout=150, what="the beat-triggered purge")
+        wait_until(lambda: _status(old) == "purged", timeout=150, what="the beat-triggered purge")
     finally:
         beat.stop()
     assert _status(recent) == "done"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.clitools import DXCODER
-from tests.ops.helpers import Service, http_get, listening_addresses, wait_for
+from tests.clitools import DXCODER, wait_until
+from tests.ops.helpers import Service, http_get, listening_addresses
 from tests.review.cdp import Browser
 from tests.review.helpers import dx, run_job
 from tests.servers import free_port
@@ -33,7 +33,7 @@ def test_a_reviewer_picks_a_candidate_in_the_browser_and_the_lines_resolve(
     service = Service([DXCODER, "review", "serve"], env, tmp_path / "review.log").start()
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: http_get(base + "/", AUTH)[0] == 200, what="review page up",
+        wait_until(lambda: http_get(base + "/", AUTH)[0] == 200, what="review page up",
                  service=service)
         assert http_get(base + "/")[0] == 401
         assert http_get(base + f"/job/{job}", ("coder1", "wrong"))[0] == 401
