@@ -115,10 +115,12 @@ def _decode(extra_text: str | None) -> dict[str, Any]:
         return found if isinstance(found, dict) else {}
     out: dict[str, Any] = {}
     for name, pattern in (("claim_id", _CLAIM_ID), ("principal", _PRINCIPAL)):
+        if f'"{name}"' not in extra_text:
+            continue
         match = pattern.search(extra_text)
         if match is not None:
             out[name] = match.group(1)
-        elif f'"{name}"' in extra_text:  # written some other way: decode properly
+        else:  # written some other way: decode properly
             found = json.loads(extra_text)
             return found if isinstance(found, dict) else {}
     return out
@@ -129,14 +131,17 @@ def _runs(mode: str, rows: Iterator[tuple[int, str, str, str, str, dict[str, Any
     """(key, claim id, lines) per run of consecutive lines of one claim."""
     current: tuple[str, str] | None = None
     group: list[ClaimLine] = []
+    key, line = _key, ClaimLine
     for line_no, entry_id, status, code, code_set, extra in rows:
-        this = _key(mode, line_no, entry_id, extra)
-        if current is not None and this != current:
-            yield current[0], current[1], group
+        this = key(mode, line_no, entry_id, extra) if extra or mode != CLAIM_COLUMN \
+            else (f" #{line_no}", "")
+        if this != current:
+            if current is not None:
+                yield current[0], current[1], group
             group = []
-        current = this
-        group.append(ClaimLine(line_no, status, code or "", code_set or "",
-                               extra.get("principal") == "Y"))
+            current = this
+        group.append(line(line_no, status, code or "", code_set or "",
+                          bool(extra) and extra.get("principal") == "Y"))
     if current is not None:
         yield current[0], current[1], group
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from sqlalchemy import String, case, cast, func, literal, select
 
@@ -22,9 +21,9 @@ CLAIM_FIELDS = ("claim_id", "lines", "statuses", "codes", "principal_code", "fla
 _FLAGGED = (contract.NEEDS_REVIEW, contract.NO_MATCH, contract.INVALID_INPUT, contract.ERROR)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ClaimLine:
-    """One diagnosis line of a claim, as claim edits and `--by-claim` read it."""
+class ClaimLine(NamedTuple):
+    """One diagnosis line of a claim, as claim edits and `--by-claim` read it (a tuple: the
+    chunks make one per line of every job)."""
 
     line_no: int
     status: str

@@ -87,6 +87,7 @@ class NoteBook:
                                   | set(categories))
         self._named: dict[tuple[int, str], bool] = {}
         self._requirements: dict[str, tuple[bool, tuple[Note, ...], tuple[Note, ...]]] = {}
+        self._facts: dict[str, tuple[frozenset[str], bool, tuple[Note, ...], tuple[Note, ...]]] = {}
 
     def is_manifestation(self, code: str) -> bool:
         plain = flat(code)
@@ -151,6 +152,14 @@ class NoteBook:
             found = (self.is_manifestation(code), self.notes_for(code, CODE_FIRST, ranged=False),
                      use_additional)
             self._requirements[code] = found
+        return found
+
+    def facts(self, code: str) -> tuple[frozenset[str], bool, tuple[Note, ...], tuple[Note, ...]]:
+        """excluded_categories and requirements of `code` in one lookup: each claim asks them
+        of every code it holds."""
+        found = self._facts.get(code)
+        if found is None:
+            found = self._facts[code] = (self.excluded_categories(code), *self.requirements(code))
         return found
 
     def _ranged_for(self, category: str, kind: str) -> list[Note]:
@@ -278,8 +287,8 @@ def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Fou
         book = book_of[code]
         if book is None:
             continue
-        named = book.excluded_categories(code)
-        for other in distinct:
+        named, manifestation, code_first, use_additional = book.facts(code)
+        for other in distinct if named else ():
             # Most pairs: no Excludes1 note of the code names anything of the other's category.
             if category[other] not in named or other == code:
                 continue
@@ -292,7 +301,6 @@ def _check_codes(lines: Sequence[ClaimLine], books: dict[str, NoteBook]) -> _Fou
                 found.append((EXCLUDES1, "|".join(c for c in distinct if c in pair), ERROR,
                               f"Excludes1 at {note.holder_code}: {note.text}; {code} and "
                               f"{other} are not coded together"))
-        manifestation, code_first, use_additional = book.requirements(code)
         if not code_first and not use_additional:
             continue
         others = [c for c in distinct if c != code]
