@@ -240,7 +240,10 @@ def writes_held(database_url: str, table: str) -> Iterator[None]:
     to write `table`, so nothing they do commits.
 
     A table lock from a second connection, as a long report or a migration might take. A fault
-    injected inside the block meets a chunk mid-flight however fast the chunks are.
+    injected inside the block meets a chunk mid-flight however fast the chunks are. The chunk
+    tasks write `task_metric` last in the transaction that inserts their results, so a lock on
+    it holds every chunk's results uncommitted; a lock on a bulk table would also hold a new
+    job's partitions (worker.lifecycle.partitions), and so the submit itself.
     """
     conn = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
     try:

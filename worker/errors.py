@@ -53,6 +53,12 @@ class DependencyUnavailable(TransientError):
         return type(self), (self.dependency, self.retry_after)
 
 
+class LockBusy(TransientError):
+    """A job's partitions could not be attached or detached: the bulk tables stayed locked (a
+    migration, a maintenance lock) through every retry. Nothing was staged; try again later
+    (the inbox does, at its next poll)."""
+
+
 class UnsafeDirectory(DxcoderError):
     """A directory dxcoder writes claims data into (the inbox's outbox/, archive/, rejected/) is a
     symbolic link or not a directory; the message names it and says what to do."""

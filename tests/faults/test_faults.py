@@ -72,7 +72,7 @@ def test_1_sigkill_of_a_pool_process_mid_chunk(pipeline: PipelineEnv, fault_file
                                                clean_results: Expected) -> None:
     _use(pipeline)
     worker = pipeline.start_worker(chunk_size=CHUNK)
-    with writes_held(pipeline.database_url, "result"):
+    with writes_held(pipeline.database_url, "task_metric"):
         job = producer.submit(fault_file, send=_send, force=True)
         wait_until(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
         killed_at = time.monotonic()
@@ -89,7 +89,7 @@ def test_2_sigkill_of_the_whole_worker_and_a_new_one(pipeline: PipelineEnv, faul
                                                      clean_results: Expected) -> None:
     _use(pipeline)
     first = pipeline.start_worker(chunk_size=CHUNK, **FAST)
-    with writes_held(pipeline.database_url, "result"):
+    with writes_held(pipeline.database_url, "task_metric"):
         job = producer.submit(fault_file, send=_send, force=True)
         wait_until(lambda: _running(job.job_id) >= 1, 60, "a chunk in flight", poll=0.05)
         first.kill()
@@ -155,7 +155,7 @@ def test_4_redis_restarted_with_an_empty_data_set(pipeline: PipelineEnv, tmp_pat
     worker = Worker(env, tmp_path / "worker.log").start()
     beat = Beat(env, tmp_path).start()
     try:
-        with writes_held(pipeline.database_url, "result"):
+        with writes_held(pipeline.database_url, "task_metric"):
             submitted = run_dxcoder("submit", str(big), database_url=pipeline.database_url,
                                     data_dir=tmp_path, env=env)
             assert submitted.returncode == 0, submitted.stderr

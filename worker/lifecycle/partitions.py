@@ -19,6 +19,8 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from worker.errors import LockBusy
+
 T = TypeVar("T")
 
 log = logging.getLogger("dxcoder.lifecycle")
@@ -97,10 +99,6 @@ def drop_job(conn: Connection, job_id: str) -> dict[str, int]:
     return removed
 
 
-class LockBusy(Exception):
-    """The bulk tables stayed locked through every attempt; try again later."""
-
-
 # lock_timeout ran out, or PostgreSQL broke a deadlock with a transaction of another job.
 _RETRIED = ("55P03", "40P01")
 
@@ -119,7 +117,9 @@ def with_lock_retries(engine: Engine, work: Callable[[Connection], T]) -> T:
                 raise
             log.warning("partition.lock_wait", extra={"attempt": attempt})
             time.sleep(attempt)
-    raise LockBusy(f"the bulk tables stayed locked through {ATTEMPTS} attempts")
+    raise LockBusy(f"the bulk tables (input_line, result, result_history) stayed locked through "
+                   f"{ATTEMPTS} attempts; try again once the lock holder (a migration, a "
+                   "maintenance lock) is done")
 
 
 def forget_job(engine: Engine, job_id: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from worker import db
-from worker.errors import JobError
+from worker.errors import JobError, LockBusy
 from worker.inbox import files as inbox_files
 from worker.lifecycle import partitions
 from worker.models import Chunk, Job, RecodeChunk, TaskMetric, utcnow
@@ -170,7 +170,7 @@ def purge_jobs(*, older_than: dt.timedelta | None = None, job_id: str | None = N
         try:
             rows = partitions.with_lock_retries(
                 engine, functools.partial(_purge_one, job_id=found_id, dry_run=dry_run))
-        except partitions.LockBusy:
+        except LockBusy:
             # A long export or staging holds the tables: this job waits for the next purge.
             log.warning("job.purge_deferred", extra={"job_id": found_id, "trigger": trigger})
             report.deferred.append(found_id)
