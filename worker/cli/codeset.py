@@ -220,7 +220,7 @@ def codeset_diff(old: str, new: str, kinds: tuple[str, ...], output: Path | None
     labels (FY2025) or fiscal years (2025)."""
     import csv
 
-    from worker.recode import diff
+    from worker.codesets import diff
 
     ensure_schema()
     with db.session_scope() as session:

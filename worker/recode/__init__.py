@@ -4,6 +4,7 @@
 - `select`: which stored lines a run re-checks, and why (one predicate for planner and chunk);
 - `apply`: one recode chunk through the lease kernel (worker.pipeline.lease): re-resolve,
   classify, history first, then the result;
-- `report`: a run's changes as CSV;
-- `diff`: what changed between two loaded releases (`codeset diff`; a code-set concern).
+- `report`: a run's changes as CSV.
+
+What changed between two loaded releases (`codeset diff`) is worker.codesets.diff.
 """
