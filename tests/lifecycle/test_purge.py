@@ -98,6 +98,17 @@ def test_purge_one_job_keeps_a_summary_and_the_other_jobs(any_db_url: str,
                          data_dir=tmp_path)
     assert recode.returncode == 0, recode.stderr
     assert "was purged" in recode.stderr and "nothing to recode" in recode.stderr
+    # Review decisions for it say so too: no sheet of it, and a sheet made before is refused.
+    sheet = run_dxcoder("review", "export", old, "-o", str(tmp_path / "old.review.csv"),
+                        database_url=any_db_url, data_dir=tmp_path)
+    assert sheet.returncode == 1 and f"job {old} was purged on " in sheet.stderr
+    earlier = tmp_path / "earlier.review.csv"
+    earlier.write_text("job,entry,lines,example_line_nos,status,message,candidates,decision,note\n"
+                       f"{old},essential hypertension,1,2,needs_review,,,I10,\n")
+    decided = run_dxcoder("review", "import", str(earlier), "--reviewer", "coder1",
+                          database_url=any_db_url, data_dir=tmp_path)
+    assert decided.returncode == 1 and f"job {old} was purged on " in decided.stderr
+    assert "nothing was applied" in decided.stderr
     again = run_dxcoder("jobs", "purge", "--job", old, "--yes", database_url=any_db_url,
                         data_dir=tmp_path)
     assert again.returncode == 0 and "nothing to purge" in again.stdout

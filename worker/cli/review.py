@@ -39,8 +39,13 @@ def export_command(job_id: str, output: Path, fmt: str | None, include_no_match:
     (best first, with the entry's qualifiers each satisfies), decision and note (blank)."""
     ensure_schema()
     fmt = fmt or ("xlsx" if output.suffix.lower() == ".xlsx" else "csv")
+    from worker.lifecycle.purge import purge_note
+
     with db.session_scope() as session:
         job = get_job(session, job_id)
+        purged = purge_note(session, job.id)
+        if purged is not None:
+            fail(purged)
         entries = queue.read_queue(session, job.id, include_no_match=include_no_match)
         job_id = job.id
     (sheet.write_xlsx if fmt == "xlsx" else sheet.write_csv)(output, job_id, entries)

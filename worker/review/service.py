@@ -26,8 +26,13 @@ def import_rows(source: str, rows: Sequence[SheetRow], reviewer: str, scope: str
                 dos_from: dt.date | None = None, dos_to: dt.date | None = None) -> Outcome:
     """Check the rows; unless a problem stops it (and not `partial`), apply the decisions in one
     transaction, then write inbox jobs' outbox files again and re-count their claim edits."""
+    from worker.lifecycle.purge import purge_note
+
     with db.session_scope() as session:
         plan = decide.plan(session, source, rows, job_id=job_id)
+        purged = purge_note(session, plan.job_id) if plan.job_id else None
+        if purged is not None:  # nothing left to decide on; say so, never fail on it
+            return Outcome([f"{source}: {purged}; nothing was applied"], None)
         if not plan.decisions or (plan.problems and not partial):
             return Outcome(plan.problems, None)
         done = apply.apply_plan(session, plan, reviewer, scope, dos_from=dos_from,
