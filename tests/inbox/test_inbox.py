@@ -188,7 +188,10 @@ def test_watch_runs_until_sigterm_and_finishes_dropped_files(pipeline: PipelineE
                                 "--settle", "1"], env=pipeline.env(), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(1)
+        # The file arrives after the watcher's first poll (which lays out outbox/, archive/,
+        # rejected/), not in the directory it found at start.
+        wait_until(lambda: (inbox_dir / "rejected").is_dir(), timeout=60,
+                   what="the watcher's first poll")
         part = claims_csv(inbox_dir / "late.csv.part", 40)  # uploaded under .part, then renamed
         part.rename(inbox_dir / "late.csv")
         wait_until(lambda: (inbox_dir / "archive" / "late.csv").exists(), timeout=180,
