@@ -163,10 +163,11 @@ def export_results(job_id: str, out: IO[str], fmt: str = "csv", status: str | No
     return count
 
 
-def write_atomically(target: Path, write: Callable[[IO[str]], None]) -> None:
-    """Call `write` with a UTF-8 text stream (newline="") on a hidden temporary beside target,
-    fsync, then rename: readers see all or nothing. A write that fails (or is interrupted)
-    removes its temporary.
+def write_atomically(target: Path, write: Callable[[IO[Any]], None], *,
+                     binary: bool = False) -> None:
+    """Call `write` with a UTF-8 text stream (newline=""), or a byte stream with `binary`, on a
+    hidden temporary beside target, fsync, then rename: readers see all or nothing. A write
+    that fails (or is interrupted) removes its temporary.
 
     The temporary is created with O_EXCL|O_NOFOLLOW and mode 0600 (worker.private): a symlink
     planted at its name is removed, never written through, and a leftover of a killed run is
@@ -179,7 +180,8 @@ def write_atomically(target: Path, write: Callable[[IO[str]], None]) -> None:
         temp.unlink()  # unlink never follows a link: what it pointed to is left alone
         fd = private.create_new(temp)  # one that reappears at once is an attack: let it raise
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with (os.fdopen(fd, "wb") if binary
+              else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -9,11 +9,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from worker import private
 from worker.csvcells import FORMULA_START, safe_row, spreadsheet_safe
 from worker.review.queue import QueueEntry, example_lines
 
@@ -86,20 +84,9 @@ def write_xlsx(path: Path, job_id: str, entries: Sequence[QueueEntry]) -> None:
     for letter, width in zip("ABCDEFGHI", (34, 40, 8, 18, 14, 40, 60, 40, 30), strict=True):
         sheet.column_dimensions[letter].width = width
     sheet.freeze_panes = "B2"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.unlink(missing_ok=True)
-    fd = private.create_new(temp)  # claims data: 0600 whatever the umask
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buffer.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    os.replace(temp, path)
+    from worker.pipeline.export import write_atomically
+
+    write_atomically(path, book.save, binary=True)  # claims data: 0600 whatever the umask
 
 
 def _column_letter(n: int) -> str:
