@@ -214,7 +214,7 @@ def test_claim_cells_are_read_from_staged_json_as_json_would_read_them() -> None
     import json
     import random
 
-    from worker.pipeline.chunk_edits import _decode
+    from worker.pipeline.claims import claim_cells
     from worker.pipeline.producer import _EXTRA_JSON
 
     rng = random.Random(7)
@@ -226,5 +226,5 @@ def test_claim_cells_are_read_from_staged_json_as_json_would_read_them() -> None
                  for name in names}
         staged = _EXTRA_JSON.encode(extra)
         wanted = {k: v for k, v in json.loads(staged).items() if k in ("claim_id", "principal")}
-        got = {k: v for k, v in _decode(staged).items() if k in ("claim_id", "principal")}
+        got = {k: v for k, v in claim_cells(staged).items() if k in ("claim_id", "principal")}
         assert got == wanted, staged

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 import logging
-import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -33,7 +31,7 @@ from worker import contract, db
 from worker.memo import remember
 from worker.models import Chunk, CodeSetRelease, Job
 from worker.pipeline import edits
-from worker.pipeline.claims import ClaimLine
+from worker.pipeline.claims import ClaimLine, claim_cells
 
 log = logging.getLogger(__name__)
 
@@ -98,34 +96,6 @@ def _key(mode: str, line_no: int, entry_id: str, extra: dict[str, Any]) -> tuple
     return (entry_id, entry_id) if entry_id else (f" #{line_no}", "")
 
 
-# The producer writes `extra` as json.dumps of a str -> str dict: a key is followed by `": "`
-# and its value, and a quote inside a value is escaped, so these cannot match inside a value.
-_CLAIM_ID = re.compile(r'"claim_id": "([^"\\]*)"')
-_PRINCIPAL = re.compile(r'"principal": "([^"\\]*)"')
-
-
-def _decode(extra_text: str | None) -> dict[str, Any]:
-    """The pass-through cells that name a claim (`claim_id`, `principal`), as json.loads
-    would give them; a line's other cells are not decoded (a regular expression per line
-    instead of a JSON parse: this runs on every line of a job)."""
-    if not extra_text or ('"claim_id"' not in extra_text and '"principal"' not in extra_text):
-        return {}
-    if "\\" in extra_text:  # an escape somewhere: decode properly
-        found = json.loads(extra_text)
-        return found if isinstance(found, dict) else {}
-    out: dict[str, Any] = {}
-    for name, pattern in (("claim_id", _CLAIM_ID), ("principal", _PRINCIPAL)):
-        if f'"{name}"' not in extra_text:
-            continue
-        match = pattern.search(extra_text)
-        if match is not None:
-            out[name] = match.group(1)
-        else:  # written some other way: decode properly
-            found = json.loads(extra_text)
-            return found if isinstance(found, dict) else {}
-    return out
-
-
 def _runs(mode: str, rows: Iterator[tuple[int, str, str, str, str, dict[str, Any]]]
           ) -> Iterator[tuple[str, str, list[ClaimLine]]]:
     """(key, claim id, lines) per run of consecutive lines of one claim."""
@@ -156,7 +126,7 @@ def check_chunk(job_id: str, first_line: int, last_line: int, lines: Sequence[An
             mode = _mode(session, job_id)
             extras = dict(db.fetch_tuples(session, _READ_EXTRA, {
                 "job_id": job_id, "first": first_line, "last": last_line}))
-        decoded = {line_no: _decode(value) for line_no, value in extras.items()}
+        decoded = {line_no: claim_cells(value) for line_no, value in extras.items()}
         if mode == LINE_ID and any("claim_id" in extra for extra in decoded.values()):
             return None  # a JSONL file naming claims on some lines only: checked whole
         none: dict[str, Any] = {}
@@ -197,7 +167,7 @@ def finish_job(job_id: str) -> dict[str, int]:
     with db.session_scope() as session:
         mode = _mode(session, job_id)
         for first, last in ranges:
-            rows = ((line_no, entry_id, status, code, code_set, _decode(extra))
+            rows = ((line_no, entry_id, status, code, code_set, claim_cells(extra))
                     for line_no, entry_id, status, code, code_set, extra in db.fetch_tuples(
                         session, _READ_RANGE, {"job_id": job_id, "first": first, "last": last}))
             for _, _, group in _runs(mode, rows):

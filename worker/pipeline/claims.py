@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
@@ -30,6 +31,34 @@ class ClaimLine(NamedTuple):
     code: str
     code_set: str
     principal: bool
+
+
+# The producer writes `extra` as json.dumps of a str -> str dict: a key is followed by `": "`
+# and its value, and a quote inside a value is escaped, so these cannot match inside a value.
+_CLAIM_ID = re.compile(r'"claim_id": "([^"\\]*)"')
+_PRINCIPAL = re.compile(r'"principal": "([^"\\]*)"')
+
+
+def claim_cells(extra_text: str | None) -> dict[str, Any]:
+    """The pass-through cells that name a claim (`claim_id`, `principal`), as json.loads
+    would give them; a line's other cells are not decoded (a regular expression per line
+    instead of a JSON parse: this runs on every line of a job)."""
+    if not extra_text or ('"claim_id"' not in extra_text and '"principal"' not in extra_text):
+        return {}
+    if "\\" in extra_text:  # an escape somewhere: decode properly
+        found = json.loads(extra_text)
+        return found if isinstance(found, dict) else {}
+    out: dict[str, Any] = {}
+    for name, pattern in (("claim_id", _CLAIM_ID), ("principal", _PRINCIPAL)):
+        if f'"{name}"' not in extra_text:
+            continue
+        match = pattern.search(extra_text)
+        if match is not None:
+            out[name] = match.group(1)
+        else:  # written some other way: decode properly
+            found = json.loads(extra_text)
+            return found if isinstance(found, dict) else {}
+    return out
 
 
 def iter_claim_lines(job_id: str) -> Iterator[tuple[str, list[ClaimLine]]]:
@@ -66,9 +95,7 @@ def iter_claim_lines(job_id: str) -> Iterator[tuple[str, list[ClaimLine]]]:
         # its lines can be anywhere in the file, so they are gathered here (first appearance).
         by_column: dict[str, list[ClaimLine]] | None = None
         for line_no, entry_id, status, code, code_set, extra_text, sort_key in rows:
-            # Most lines carry pass-through columns only: decode just what names a claim.
-            extra = json.loads(extra_text) if extra_text and (
-                '"claim_id"' in extra_text or '"principal"' in extra_text) else {}
+            extra = claim_cells(extra_text)
             if not x12 and (by_column is not None or extra.get("claim_id")):
                 by_column = {} if by_column is None else by_column
                 claim = str(extra.get("claim_id") or f" #{line_no}")
